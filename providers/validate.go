@@ -1,0 +1,103 @@
+package providers
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// MaxItems is the most cart lines one order may have.
+const MaxItems = 50
+
+// FieldError is an invalid order request: Field is the JSON path of the
+// offending field ("items[2].quantity").
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// ValidOutOrderID reports whether id is 1..64 of [A-Za-z0-9_.:-].
+func ValidOutOrderID(id string) bool {
+	if len(id) < 1 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '_', c == '.', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks r against INTERFACE.md and returns a *FieldError naming
+// the first field that is wrong.
+func (r *OrderRequest) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return &FieldError{Field: field, Reason: fmt.Sprintf(format, a...)}
+	}
+	if r.Provider == "" {
+		return bad("provider", "is required (one of %s)", strings.Join(Names, ", "))
+	}
+	if !Known(r.Provider) {
+		return bad("provider", "unknown provider %q (one of %s)", r.Provider, strings.Join(Names, ", "))
+	}
+	if !ValidOutOrderID(r.OutOrderID) {
+		return bad("outOrderId", "must be 1..64 characters of [A-Za-z0-9_.:-], got %q", r.OutOrderID)
+	}
+	a := r.Address
+	if strings.TrimSpace(a.FullName) == "" {
+		return bad("address.fullName", "is required")
+	}
+	if strings.TrimSpace(a.Phone) == "" && strings.TrimSpace(a.Mobile) == "" {
+		return bad("address.mobile", "a phone or mobile number is required")
+	}
+	if strings.TrimSpace(a.Address) == "" {
+		return bad("address.address", "is required")
+	}
+	if len(r.Items) == 0 {
+		return bad("items", "at least one item is required")
+	}
+	if len(r.Items) > MaxItems {
+		return bad("items", "at most %d items, got %d", MaxItems, len(r.Items))
+	}
+	for i, it := range r.Items {
+		if it.ProductID <= 0 {
+			return bad(fmt.Sprintf("items[%d].productId", i), "must be a positive integer")
+		}
+		if it.Quantity < 1 {
+			return bad(fmt.Sprintf("items[%d].quantity", i), "must be at least 1, got %d", it.Quantity)
+		}
+		if it.Quantity > 1_000_000 {
+			return bad(fmt.Sprintf("items[%d].quantity", i), "must be at most 1000000, got %d", it.Quantity)
+		}
+	}
+	if r.MaxTotal != "" {
+		fen, err := ParseYuan(r.MaxTotal)
+		if err != nil || fen < 0 {
+			return bad("maxTotal", "must be a non-negative decimal string in yuan with at most 2 decimals, got %q", r.MaxTotal)
+		}
+	}
+	if r.CallbackURL != "" {
+		u, err := url.Parse(r.CallbackURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("callbackUrl", "must be an absolute http(s) URL")
+		}
+	}
+	return nil
+}
+
+// MaxTotalFen returns the price guard in fen, and false when there is none.
+// Call it on a validated request.
+func (r *OrderRequest) MaxTotalFen() (int64, bool) {
+	if r.MaxTotal == "" {
+		return 0, false
+	}
+	fen, err := ParseYuan(r.MaxTotal)
+	return fen, err == nil
+}
