@@ -1,0 +1,106 @@
+// Package orders keeps orderflow's order records and its event stream in
+// Redis. A record is one JSON document per order (provider + outOrderId);
+// every change of state is written together with its event on the
+// orderflow:events stream in one atomic script, guarded by the record's
+// version so concurrent writers never lose an update.
+package orders
+
+import (
+	"time"
+
+	"orderflow/providers"
+)
+
+// Record is everything orderflow knows of one order. Its JSON is what
+// `enqueue status --json` and GET /v1/orders/{provider}/{outOrderId` show.
+type Record struct {
+	// Version increments with every write; writers compare and swap on it.
+	Version int64 `json:"version"`
+
+	Provider   string                 `json:"provider"`
+	OutOrderID string                 `json:"outOrderId"`
+	Request    providers.OrderRequest `json:"request"`
+
+	State providers.State `json:"state"`
+	// ProviderOrderIDs are the provider's order ids (several when the
+	// create was split).
+	ProviderOrderIDs []string         `json:"providerOrderIds,omitempty"`
+	Quote            *providers.Quote `json:"quote,omitempty"`
+	Error            *ErrorInfo       `json:"error,omitempty"`
+	// RawStatus is the last provider status word seen (per provider order
+	// when split, "id=word" joined by commas).
+	RawStatus string               `json:"rawStatus,omitempty"`
+	Parcel    *providers.ParcelRef `json:"parcel,omitempty"`
+	// ParcelStatus is the last parcel word (WAITACCEPT … SIGN).
+	ParcelStatus string `json:"parcelStatus,omitempty"`
+	Delivered    bool   `json:"delivered,omitempty"`
+
+	// CreateAttempts counts creates recorded before sending: non-zero with
+	// no ProviderOrderIDs means a create may have reached the provider, so
+	// the next attempt looks the order up first.
+	CreateAttempts int       `json:"createAttempts,omitempty"`
+	CreateSentAt   time.Time `json:"createSentAt,omitzero"`
+
+	// PollSeq names the one poll task that is current; PollStep is its
+	// place in the poll schedule. TrackSeq/TrackStep do the same for the
+	// parcel tracking task.
+	PollSeq   int `json:"pollSeq,omitempty"`
+	PollStep  int `json:"pollStep,omitempty"`
+	TrackSeq  int `json:"trackSeq,omitempty"`
+	TrackStep int `json:"trackStep,omitempty"`
+
+	// CancelRequested is set when an upstream asked to cancel.
+	CancelRequested bool `json:"cancelRequested,omitempty"`
+
+	ReceivedAt time.Time    `json:"receivedAt"`
+	UpdatedAt  time.Time    `json:"updatedAt"`
+	Deadline   time.Time    `json:"deadline"`
+	History    []Transition `json:"history"`
+}
+
+// ErrorInfo is why an order failed: the provider's code and message, or
+// orderflow's own (e.g. VALIDATION, PRICE_GUARD, RETRIES_EXHAUSTED).
+type ErrorInfo struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Transition is one entry of an order's history.
+type Transition struct {
+	State providers.State `json:"state"`
+	At    time.Time       `json:"at"`
+	// Note says why, where there is something to say (a raw status word,
+	// a parcel word, an error code).
+	Note string `json:"note,omitempty"`
+}
+
+// Key names an order: provider and outOrderId.
+type Key struct {
+	Provider   string
+	OutOrderID string
+}
+
+func (k Key) String() string { return k.Provider + "/" + k.OutOrderID }
+
+// Key returns the record's key.
+func (r *Record) Key() Key { return Key{r.Provider, r.OutOrderID} }
+
+// Terminal reports whether the order has ended.
+func (r *Record) Terminal() bool { return r.State.Terminal() }
+
+// SetState moves the record to s at time at, appending to the history.
+// It reports false (and changes nothing) when the record is already in s.
+func (r *Record) SetState(s providers.State, at time.Time, note string) bool {
+	if r.State == s {
+		return false
+	}
+	r.State = s
+	r.History = append(r.History, Transition{State: s, At: at.UTC(), Note: note})
+	return true
+}
+
+// Fail moves the record to failed with an error code and message.
+func (r *Record) Fail(code, message string, at time.Time) {
+	r.Error = &ErrorInfo{Code: code, Message: message}
+	r.SetState(providers.StateFailed, at, code)
+}

@@ -1,0 +1,256 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"orderflow/providers"
+)
+
+// Redis keys. Never rename one once deployed.
+const (
+	// EventStream is the stream every state change is appended to.
+	EventStream = "orderflow:events"
+	// liveKey is a hash "provider/outOrderId" -> state of every order that
+	// has not ended: what `watch` follows and the orders-in-state gauge counts.
+	liveKey      = "orderflow:orders:live"
+	recordPrefix = "orderflow:order:"
+)
+
+// Sentinels.
+var (
+	// ErrNotFound: no record for that key.
+	ErrNotFound = errors.New("orders: not found")
+	// ErrNoChange, returned by an Update function, writes nothing.
+	ErrNoChange = errors.New("orders: no change")
+	// ErrConflict: the record changed under an Update too many times in a row.
+	ErrConflict = errors.New("orders: too many concurrent updates")
+)
+
+// Config configures a Store. Zero values take the documented defaults.
+type Config struct {
+	// Retention is how long a record is kept after its order ended; zero: 720h.
+	Retention time.Duration
+	// StreamMaxLen trims the event stream to about this many entries;
+	// zero: 1,000,000.
+	StreamMaxLen int64
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// Store reads and writes order records. It is safe for concurrent use.
+type Store struct {
+	rdb redis.UniversalClient
+	cfg Config
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient, cfg Config) *Store {
+	if cfg.Retention <= 0 {
+		cfg.Retention = 720 * time.Hour
+	}
+	if cfg.StreamMaxLen <= 0 {
+		cfg.StreamMaxLen = 1_000_000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Store{rdb: rdb, cfg: cfg}
+}
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.cfg.Now() }
+
+// RecordKey is the Redis key of an order record.
+func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrderID }
+
+// writeScript writes a record if its stored version is the expected one,
+// appends its events to the stream, and keeps the live index and the
+// retention in step, all in one atomic step.
+//
+// KEYS[1] -> the record hash (fields v: version, doc: JSON)
+// KEYS[2] -> the event stream
+// KEYS[3] -> the live index hash
+// ARGV[1] -> expected version ("0": the record must not exist)
+// ARGV[2] -> new version
+// ARGV[3] -> record JSON
+// ARGV[4] -> TTL in ms after which the record expires ("0": keep)
+// ARGV[5] -> live index field
+// ARGV[6] -> live index value ("": remove the field)
+// ARGV[7] -> stream MAXLEN (approximate)
+// ARGV[8] -> number of events n; then n groups of 12: field/value pairs
+// Returns 1 when written, 0 on a version mismatch.
+var writeScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'v')
+if (cur or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
+if ARGV[4] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+else
+  redis.call('PERSIST', KEYS[1])
+end
+if ARGV[6] == '' then
+  redis.call('HDEL', KEYS[3], ARGV[5])
+else
+  redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])
+end
+local n = tonumber(ARGV[8])
+for i = 0, n - 1 do
+  local b = 9 + i * 12
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*',
+    ARGV[b], ARGV[b+1], ARGV[b+2], ARGV[b+3], ARGV[b+4], ARGV[b+5],
+    ARGV[b+6], ARGV[b+7], ARGV[b+8], ARGV[b+9], ARGV[b+10], ARGV[b+11])
+end
+return 1
+`)
+
+// Get returns the record for k, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, k Key) (*Record, error) {
+	doc, err := s.rdb.HGet(ctx, RecordKey(k), "doc").Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("orders: get %s: %w", k, err)
+	}
+	var r Record
+	if err := json.Unmarshal([]byte(doc), &r); err != nil {
+		return nil, fmt.Errorf("orders: decode %s: %w", k, err)
+	}
+	return &r, nil
+}
+
+// Create stores a new record in state received (with its event) unless one
+// exists for the key. It returns the stored record and whether it was
+// created by this call; an existing record is returned as it is.
+func (s *Store) Create(ctx context.Context, req providers.OrderRequest, deadline time.Duration) (*Record, bool, error) {
+	now := s.cfg.Now().UTC()
+	r := &Record{
+		Provider:   req.Provider,
+		OutOrderID: req.OutOrderID,
+		Request:    req,
+		ReceivedAt: now,
+		Deadline:   now.Add(deadline),
+	}
+	r.SetState(providers.StateReceived, now, "")
+	for {
+		ok, err := s.write(ctx, r, 0)
+		if err != nil {
+			return nil, false, err
+		}
+		if ok {
+			return r, true, nil
+		}
+		old, err := s.Get(ctx, r.Key())
+		if errors.Is(err, ErrNotFound) {
+			continue // expired between the two calls: try again
+		}
+		return old, false, err
+	}
+}
+
+// Update reads the record for k, applies fn, and writes it back if the
+// record did not change meanwhile (else it retries fn on the new record).
+// fn returns ErrNoChange to write nothing. History entries fn appends
+// become events on the stream in the same atomic step.
+func (s *Store) Update(ctx context.Context, k Key, fn func(r *Record) error) (*Record, error) {
+	for try := 0; try < 50; try++ {
+		r, err := s.Get(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		prev := r.Version
+		hist := len(r.History)
+		if err := fn(r); err != nil {
+			if errors.Is(err, ErrNoChange) {
+				return r, nil
+			}
+			return r, err
+		}
+		ok, err := s.writeEvents(ctx, r, prev, r.History[hist:])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return r, nil
+		}
+	}
+	return nil, fmt.Errorf("orders: update %s: %w", k, ErrConflict)
+}
+
+func (s *Store) write(ctx context.Context, r *Record, prev int64) (bool, error) {
+	return s.writeEvents(ctx, r, prev, r.History)
+}
+
+func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, events []Transition) (bool, error) {
+	r.Version = prev + 1
+	r.UpdatedAt = s.cfg.Now().UTC()
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return false, fmt.Errorf("orders: encode %s: %w", r.Key(), err)
+	}
+	ttl, live := "0", string(r.State)
+	if r.Terminal() {
+		ttl, live = strconv.FormatInt(s.cfg.Retention.Milliseconds(), 10), ""
+	}
+	args := []any{prev, r.Version, doc, ttl, r.Key().String(), live, s.cfg.StreamMaxLen, len(events)}
+	for _, ev := range events {
+		errText := ""
+		if ev.State == providers.StateFailed && r.Error != nil {
+			errText = r.Error.Code + ": " + r.Error.Message
+		}
+		args = append(args,
+			"provider", r.Provider,
+			"outOrderId", r.OutOrderID,
+			"state", string(ev.State),
+			"at", ev.At.UTC().Format(time.RFC3339Nano),
+			"providerOrderId", strings.Join(r.ProviderOrderIDs, ","),
+			"error", errText)
+	}
+	keys := []string{RecordKey(r.Key()), EventStream, liveKey}
+	n, err := writeScript.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("orders: write %s: %w", r.Key(), err)
+	}
+	return n == 1, nil
+}
+
+// Live returns every order that has not ended, with its state.
+func (s *Store) Live(ctx context.Context) (map[Key]providers.State, error) {
+	m, err := s.rdb.HGetAll(ctx, liveKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("orders: live: %w", err)
+	}
+	out := make(map[Key]providers.State, len(m))
+	for k, v := range m {
+		p, id, ok := strings.Cut(k, "/")
+		if !ok {
+			continue
+		}
+		out[Key{p, id}] = providers.State(v)
+	}
+	return out, nil
+}
+
+// LiveCounts returns, per provider, how many live orders are in each state.
+func (s *Store) LiveCounts(ctx context.Context) (map[string]map[string]int64, error) {
+	live, err := s.Live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]int64{}
+	for k, st := range live {
+		if out[k.Provider] == nil {
+			out[k.Provider] = map[string]int64{}
+		}
+		out[k.Provider][string(st)]++
+	}
+	return out, nil
+}
