@@ -41,16 +41,17 @@ type Record struct {
 	CreateAttempts int       `json:"createAttempts,omitempty"`
 	CreateSentAt   time.Time `json:"createSentAt,omitzero"`
 
-	// PollSeq names the one poll task that is current; PollStep is its
-	// place in the poll schedule. TrackSeq/TrackStep do the same for the
-	// parcel tracking task.
-	PollSeq   int `json:"pollSeq,omitempty"`
-	PollStep  int `json:"pollStep,omitempty"`
-	TrackSeq  int `json:"trackSeq,omitempty"`
-	TrackStep int `json:"trackStep,omitempty"`
+	// PollStep is the place in the poll schedule of the next order poll
+	// (back to 0 when the status changes); TrackStep the same for parcel
+	// tracking. TrackDone is set once tracking has ended.
+	PollStep  int  `json:"pollStep,omitempty"`
+	TrackStep int  `json:"trackStep,omitempty"`
+	TrackDone bool `json:"trackDone,omitempty"`
 
-	// CancelRequested is set when an upstream asked to cancel.
-	CancelRequested bool `json:"cancelRequested,omitempty"`
+	// CancelRequested is set when an upstream asked to cancel;
+	// CancelRefused holds the provider's refusal, if any.
+	CancelRequested bool   `json:"cancelRequested,omitempty"`
+	CancelRefused   string `json:"cancelRefused,omitempty"`
 
 	ReceivedAt time.Time    `json:"receivedAt"`
 	UpdatedAt  time.Time    `json:"updatedAt"`

@@ -65,6 +65,9 @@ func NewStore(rdb redis.UniversalClient, cfg Config) *Store {
 	return &Store{rdb: rdb, cfg: cfg}
 }
 
+// Retention is how long a record is kept after its order ended.
+func (s *Store) Retention() time.Duration { return s.cfg.Retention }
+
 // Now is the store's clock.
 func (s *Store) Now() time.Time { return s.cfg.Now() }
 
@@ -253,4 +256,35 @@ func (s *Store) LiveCounts(ctx context.Context) (map[string]map[string]int64, er
 		out[k.Provider][string(st)]++
 	}
 	return out, nil
+}
+
+// providerOrderKey maps a provider order id to its outOrderId, so a
+// provider push naming only its own id finds the order.
+func providerOrderKey(provider, orderID string) string {
+	return "orderflow:porder:" + provider + ":" + orderID
+}
+
+// Link records which order the provider order ids belong to, for ttl.
+func (s *Store) Link(ctx context.Context, k Key, orderIDs []string, ttl time.Duration) error {
+	pipe := s.rdb.Pipeline()
+	for _, id := range orderIDs {
+		pipe.Set(ctx, providerOrderKey(k.Provider, id), k.OutOrderID, ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("orders: link %s: %w", k, err)
+	}
+	return nil
+}
+
+// FindByProviderOrder returns the key of the order a provider order id
+// belongs to, or ErrNotFound.
+func (s *Store) FindByProviderOrder(ctx context.Context, provider, orderID string) (Key, error) {
+	id, err := s.rdb.Get(ctx, providerOrderKey(provider, orderID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return Key{}, ErrNotFound
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("orders: find %s order %s: %w", provider, orderID, err)
+	}
+	return Key{Provider: provider, OutOrderID: id}, nil
 }

@@ -43,15 +43,15 @@ func TestStore(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := st.Update(ctx, r.Key(), func(r *Record) error { r.PollSeq++; return nil }); err != nil {
+				if _, err := st.Update(ctx, r.Key(), func(r *Record) error { r.PollStep++; return nil }); err != nil {
 					t.Error(err)
 				}
 			}()
 		}
 		wg.Wait()
 		got, err := st.Get(ctx, r.Key())
-		if err != nil || got.PollSeq != 20 {
-			t.Fatalf("after 20 concurrent increments PollSeq = %d (%v), want 20", got.PollSeq, err)
+		if err != nil || got.PollStep != 20 {
+			t.Fatalf("after 20 concurrent increments PollStep = %d (%v), want 20", got.PollStep, err)
 		}
 
 		// ErrNoChange writes nothing.
