@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"orderflow/gate"
 	"orderflow/providers"
 )
 
@@ -28,19 +29,16 @@ func (e *DeferError) Error() string {
 
 func (e *DeferError) Unwrap() error { return e.Err }
 
-// DeferFor returns the wait.
-func (e *DeferError) DeferFor() time.Duration { return e.Wait }
-
-// deferrer is any error that says "later, after this wait": the gate's
-// errors (rate limit, open breaker, provider throttling) and DeferError.
-type deferrer interface{ DeferFor() time.Duration }
-
-// deferralOf returns the wait of a deferral in err's chain, including a
+// deferralOf returns the wait of a deferral in err's chain: a DeferError,
+// the gate's (rate limit, open breaker, provider throttling), or a
 // provider's own ThrottledError.
 func deferralOf(err error) (time.Duration, bool) {
-	var d deferrer
+	var d *DeferError
 	if errors.As(err, &d) {
-		return d.DeferFor(), true
+		return d.Wait, true
+	}
+	if g, ok := gate.IsDeferred(err); ok {
+		return g.Wait, true
 	}
 	var th *providers.ThrottledError
 	if errors.As(err, &th) {

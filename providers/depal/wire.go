@@ -1,0 +1,241 @@
+package depal
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"orderflow/providers"
+)
+
+// The envelope codes of Depal's Open API (PROVIDERS.md).
+const (
+	codeOK            = "200"
+	codeSystemError   = "500"
+	codeTokenExpired  = "510"
+	codeRateLimited   = "600"
+	codeBadSignature  = "610"
+	codeBadHeader     = "620"
+	codeBadParameter  = "630"
+	codeEmptyData     = "640"
+	codePreviewFailed = "1000"
+	codeCreateFailed  = "1010"
+)
+
+// The methods of the order calls.
+const (
+	methodPreview   = "1688.order.create.preview"
+	methodSubmit    = "1688.order.create.order"
+	methodDetail    = "1688.order.detail"
+	methodLogistics = "logistics.tracking"
+	// DefaultCancelMethod is the cancel method used when Config.CancelMethod
+	// is empty (inferred: Depal does not document it).
+	DefaultCancelMethod = "1688.order.cancel"
+)
+
+// envelope is every Depal answer: {code, msg, data, requestId}.
+type envelope struct {
+	Code      flexString      `json:"code"`
+	Msg       string          `json:"msg"`
+	Data      json.RawMessage `json:"data"`
+	RequestID string          `json:"requestId"`
+}
+
+// hasData reports whether the envelope carries a non-null data value.
+func (e *envelope) hasData() bool {
+	d := bytes.TrimSpace(e.Data)
+	return len(d) > 0 && !bytes.Equal(d, []byte("null"))
+}
+
+// flexString is a string on the wire that some answers may send as a JSON
+// number (a code, an order id). A number keeps its exact text: no float
+// conversion, so 19-digit 1688 order ids survive.
+type flexString string
+
+// UnmarshalJSON accepts a JSON string, a number (kept as its text) or null.
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*f = ""
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+	default:
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("depal: want a string or a number, got %s", b)
+		}
+		*f = flexString(n.String())
+	}
+	return nil
+}
+
+// yuan is an amount in yuan as Depal sends it: a decimal string ("2.48").
+// A bare JSON number is accepted too and kept as its exact text.
+type yuan = flexString
+
+// wireAddress is Depal's AddressDTO.
+type wireAddress struct {
+	UserName string `json:"userName"`
+	Phone    string `json:"phone"`
+	Country  string `json:"country"`
+	Province string `json:"province"`
+	City     string `json:"city"`
+	Address  string `json:"address"`
+	PostCode string `json:"postCode"`
+}
+
+// wireCargo is one cart line of a preview or submit body.
+type wireCargo struct {
+	ProductID int64  `json:"productId"`
+	SkuID     string `json:"skuId"`
+	Quantity  int    `json:"quantity"`
+}
+
+// previewBody is the body of 1688.order.create.preview.
+type previewBody struct {
+	OutOrderID string      `json:"outOrderId"`
+	Address    wireAddress `json:"address"`
+	CargoList  []wireCargo `json:"cargoList"`
+}
+
+// submitBody is the body of 1688.order.create.order: the preview body plus
+// previewId.
+type submitBody struct {
+	previewBody
+	PreviewID string `json:"previewId"`
+}
+
+// previewData is the data of a preview answer.
+type previewData struct {
+	PreviewID          string `json:"previewId"`
+	ProductTotalAmount yuan   `json:"productTotalAmount"`
+	FreightTotalAmount yuan   `json:"freightTotalAmount"`
+	ServiceTotalAmount yuan   `json:"serviceTotalAmount"`
+	CargoList          []struct {
+		ProductID flexString `json:"productId"`
+		SkuID     string     `json:"skuId"`
+		Quantity  int        `json:"quantity"`
+		Price     yuan       `json:"price"`
+		Amount    yuan       `json:"amount"`
+	} `json:"cargoList"`
+}
+
+// submitData is the data of a submit answer, and of a 1010 answer naming
+// the order a previewId already produced. OrderIDs is an extension for a
+// split create (not documented; accepted when present).
+type submitData struct {
+	OrderID  flexString   `json:"orderId"`
+	OrderIDs []flexString `json:"orderIds"`
+}
+
+// ids returns the order ids of d, without empties or repeats.
+func (d *submitData) ids() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(s flexString) {
+		if s != "" && !seen[string(s)] {
+			seen[string(s)] = true
+			out = append(out, string(s))
+		}
+	}
+	add(d.OrderID)
+	for _, id := range d.OrderIDs {
+		add(id)
+	}
+	return out
+}
+
+// detailBody is the body of 1688.order.detail: one of the two ids.
+type detailBody struct {
+	OrderID    string `json:"orderId,omitempty"`
+	OutOrderID string `json:"outOrderId,omitempty"`
+}
+
+// detailData is the data of a details answer.
+type detailData struct {
+	OrderID            flexString `json:"orderId"`
+	OutOrderID         string     `json:"outOrderId"`
+	Status             string     `json:"status"`
+	ProductTotalAmount yuan       `json:"productTotalAmount"`
+	FreightTotalAmount yuan       `json:"freightTotalAmount"`
+	ServiceTotalAmount yuan       `json:"serviceTotalAmount"`
+	Logistics          *struct {
+		ChannelCode string `json:"channelCode"`
+		LogisticNo  string `json:"logisticNo"`
+	} `json:"logistics"`
+}
+
+// cancelBody is the body of the cancel call.
+type cancelBody struct {
+	OrderID      string `json:"orderId"`
+	CancelReason string `json:"cancelReason"`
+}
+
+// logisticsBody is the body of logistics.tracking.
+type logisticsBody struct {
+	ChannelCode string `json:"channelCode"`
+	LogisticNo  string `json:"logisticNo"`
+}
+
+// traceEvent is one element of a logistics.tracking answer.
+type traceEvent struct {
+	Date  string `json:"date"`
+	Event string `json:"event"`
+	Memo  string `json:"memo"`
+}
+
+// tokenData is the data of system.token.get.
+type tokenData struct {
+	AccessToken string     `json:"accessToken"`
+	ExpiresAt   flexString `json:"expiresAt"` // epoch milliseconds
+}
+
+// AmountError is an amount in a Depal answer that is not a decimal yuan
+// string of at most two decimals, or is negative, or is missing where it is
+// required. It is a breach of the provider's contract, not a property of the
+// order, so the client returns it inside a *providers.TransientError: the
+// call is worth retrying (the provider may fix its answer), and a broken
+// provider trips the circuit breaker instead of failing orders for good.
+type AmountError struct {
+	Field string // the JSON path of the amount, e.g. "cargoList[1].price"
+	Value string // the amount as received
+	Err   error  // the parse error, nil for a missing or negative amount
+}
+
+func (e *AmountError) Error() string {
+	switch {
+	case e.Err != nil:
+		return fmt.Sprintf("depal: amount %s: %v", e.Field, e.Err)
+	case e.Value == "":
+		return fmt.Sprintf("depal: amount %s: missing", e.Field)
+	}
+	return fmt.Sprintf("depal: amount %s: negative amount %q", e.Field, e.Value)
+}
+
+func (e *AmountError) Unwrap() error { return e.Err }
+
+// parseAmount converts a yuan amount to fen. An empty amount is 0 unless
+// required.
+func parseAmount(field string, v yuan, required bool) (int64, error) {
+	s := strings.TrimSpace(string(v))
+	if s == "" {
+		if required {
+			return 0, &AmountError{Field: field}
+		}
+		return 0, nil
+	}
+	fen, err := providers.ParseYuan(s)
+	if err != nil {
+		return 0, &AmountError{Field: field, Value: string(v), Err: err}
+	}
+	if fen < 0 {
+		return 0, &AmountError{Field: field, Value: string(v)}
+	}
+	return fen, nil
+}

@@ -1,0 +1,358 @@
+package xportcn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"orderflow/providers"
+)
+
+// The codes of the permanent errors this client makes up itself (the
+// provider's own codes are passed through as given).
+const (
+	// CodeNoTradeType: the preview offers no trade type with opSupport
+	// true (common to every seller's part), or create got a quote without
+	// one.
+	CodeNoTradeType = "NO_TRADE_TYPE"
+	// CodePreviewFailed: a preview result with status false and no
+	// resultCode of its own.
+	CodePreviewFailed = "PREVIEW_FAILED"
+	// CodeEmptyPreview: a preview answer with no result at all.
+	CodeEmptyPreview = "EMPTY_PREVIEW"
+	// CodeCreateFailed: a failed offer without an errorCode.
+	CodeCreateFailed = "CREATE_FAILED"
+	// CodeCancelRefused: cancel answered success with data false.
+	CodeCancelRefused = "CANCEL_REFUSED"
+)
+
+// Lookup paging: the list call asks for this many orders a page, and reads
+// at most this many pages.
+const (
+	listPageSize = 50
+	listMaxPages = 20
+)
+
+// shanghai is Asia/Shanghai (UTC+8, no daylight saving since 1991), fixed so
+// the client does not depend on the host's tz database.
+var shanghai = time.FixedZone("Asia/Shanghai", 8*60*60)
+
+// traceTimeLayout is the layout of a trace step's acceptTime.
+const traceTimeLayout = "2006-01-02 15:04:05"
+
+// previewBody builds the preview body from an order request.
+func previewBody(req *providers.OrderRequest) previewRequest {
+	a := req.Address
+	body := previewRequest{
+		AliID:      req.Options.AliID,
+		Flow:       req.Options.Flow,
+		OutOrderID: req.OutOrderID,
+		AddressParam: addressParam{
+			FullName:     a.FullName,
+			Mobile:       a.Mobile,
+			Phone:        a.Phone,
+			PostCode:     a.PostCode,
+			CityText:     a.City,
+			ProvinceText: a.Province,
+			AreaText:     a.District,
+			TownText:     a.Town,
+			Address:      a.Address,
+			DistrictCode: a.DistrictCode,
+		},
+		CargoParamList: make([]cargoParam, 0, len(req.Items)),
+	}
+	for _, it := range req.Items {
+		body.CargoParamList = append(body.CargoParamList, cargoParam{
+			SellerOpenID: req.Options.SellerOpenID,
+			OfferID:      it.ProductID,
+			SpecID:       it.SkuID,
+			Quantity:     it.Quantity,
+		})
+	}
+	return body
+}
+
+// Preview prices the cart. Goods, Freight and Service are the sums over the
+// preview's results of sumPaymentNoCarriage, sumCarriage and additionalFee.
+// Total is the sum of each result's sumPayment (what 1688 charges, after
+// discounts), taking goods + freight + service for a result whose sumPayment
+// is 0 (a provider that leaves it out). Lines come from the cargo lists, with
+// the quantity of the matching request item. TradeType is the first trade
+// type with opSupport true that every result supports.
+//
+// A result with status false or a cargo line with a resultCode is a
+// *providers.PermanentError carrying that resultCode ("500_004") and message;
+// no common supported trade type is CodeNoTradeType.
+func (c *Client) Preview(ctx context.Context, req *providers.OrderRequest) (*providers.Quote, error) {
+	var data previewData
+	if _, err := c.call(ctx, opPreview, c.cfg.Paths.Preview, previewBody(req), &data); err != nil {
+		return nil, err
+	}
+	return quoteOf(req, &data)
+}
+
+// quoteOf turns a preview answer into a Quote, or a permanent error.
+func quoteOf(req *providers.OrderRequest, data *previewData) (*providers.Quote, error) {
+	results := data.OrderPreviewResuslt
+	if len(results) == 0 {
+		return nil, &providers.PermanentError{Op: opPreview, Code: CodeEmptyPreview, Message: "preview answered no result"}
+	}
+	q := &providers.Quote{}
+	for _, r := range results {
+		for _, line := range r.CargoList {
+			if line.ResultCode != "" {
+				return nil, &providers.PermanentError{Op: opPreview, Code: string(line.ResultCode),
+					Message: fmt.Sprintf("offer %s spec %s: %s", line.OfferID, line.SpecID, line.Message)}
+			}
+		}
+		if !r.Status {
+			code := string(r.ResultCode)
+			if code == "" {
+				code = CodePreviewFailed
+			}
+			return nil, &providers.PermanentError{Op: opPreview, Code: code, Message: r.Message}
+		}
+		goods, freight, service := int64(r.SumPaymentNoCarriage), int64(r.SumCarriage), int64(r.AdditionalFee)
+		q.Goods += goods
+		q.Freight += freight
+		q.Service += service
+		if r.SumPayment != 0 {
+			q.Total += int64(r.SumPayment)
+		} else {
+			q.Total += goods + freight + service
+		}
+		for _, line := range r.CargoList {
+			offer, _ := strconv.ParseInt(string(line.OfferID), 10, 64)
+			q.Lines = append(q.Lines, providers.QuoteLine{
+				ProductID: offer,
+				SkuID:     string(line.SpecID),
+				Quantity:  quantityOf(req, offer, string(line.SpecID)),
+				UnitPrice: int64(line.FinalUnitPrice),
+				Amount:    int64(line.Amount),
+			})
+		}
+	}
+	q.TradeType = commonTradeType(results)
+	if q.TradeType == "" {
+		return nil, &providers.PermanentError{Op: opPreview, Code: CodeNoTradeType,
+			Message: "no trade type with opSupport true is offered for this cart"}
+	}
+	return q, nil
+}
+
+// quantityOf is the quantity of the request item with this offer and spec
+// (0 when none matches).
+func quantityOf(req *providers.OrderRequest, offer int64, spec string) int {
+	for _, it := range req.Items {
+		if it.ProductID == offer && it.SkuID == spec {
+			return it.Quantity
+		}
+	}
+	return 0
+}
+
+// commonTradeType returns the first trade type of the first result that has
+// opSupport true there and in every other result, or "".
+func commonTradeType(results []previewResult) string {
+	supported := func(r previewResult, tt string) bool {
+		for _, m := range r.TradeModelList {
+			if m.OpSupport && m.TradeType == tt {
+				return true
+			}
+		}
+		return false
+	}
+	for _, m := range results[0].TradeModelList {
+		if !m.OpSupport || m.TradeType == "" {
+			continue
+		}
+		all := true
+		for _, r := range results[1:] {
+			if !supported(r, m.TradeType) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return m.TradeType
+		}
+	}
+	return ""
+}
+
+// Create places the order previewed in q with q.TradeType and an empty
+// message. OrderIDs are the split orders' ids when the answer lists them,
+// else its orderId; Total is totalSuccessAmount. A failedOfferList with no
+// order created is a *providers.PermanentError with the first errorCode;
+// offers that failed beside a created order are not reported (Placement has
+// no place for them). An answer naming no order and no failure is an unknown
+// outcome: look the order up.
+func (c *Client) Create(ctx context.Context, req *providers.OrderRequest, q *providers.Quote) (*providers.Placement, error) {
+	if q == nil || q.TradeType == "" {
+		return nil, &providers.PermanentError{Op: opCreate, Code: CodeNoTradeType, Message: "create needs a quote with a trade type (preview first)"}
+	}
+	body := createRequest{previewRequest: previewBody(req), TradeType: q.TradeType}
+	var data createData
+	if _, err := c.call(ctx, opCreate, c.cfg.Paths.Create, body, &data); err != nil {
+		return nil, err
+	}
+	p := &providers.Placement{Total: int64(data.TotalSuccessAmount)}
+	for _, o := range data.OrderList {
+		if o.OrderID != "" {
+			p.OrderIDs = append(p.OrderIDs, string(o.OrderID))
+		}
+	}
+	if len(p.OrderIDs) == 0 && data.OrderID != "" {
+		p.OrderIDs = []string{string(data.OrderID)}
+	}
+	if len(p.OrderIDs) > 0 {
+		return p, nil
+	}
+	if len(data.FailedOfferList) > 0 {
+		f := data.FailedOfferList[0]
+		code := string(f.ErrorCode)
+		if code == "" {
+			code = CodeCreateFailed
+		}
+		return nil, &providers.PermanentError{Op: opCreate, Code: code,
+			Message: fmt.Sprintf("offer %s spec %s: %s", f.OfferID, f.SpecID, c.scrubString(f.ErrorMessage))}
+	}
+	return nil, &providers.UnknownOutcomeError{Op: opCreate, Err: errors.New("answer names no order and no failed offer")}
+}
+
+// Lookup finds the provider orders of outOrderID with the list call
+// ({outOrderId, page, pageSize: 50}, reading further pages, at most 20,
+// while pages come full and total, when given, says there are more). Entries whose outOrderId differs are skipped. No order, or
+// envelope code 404, is providers.ErrNotFound.
+func (c *Client) Lookup(ctx context.Context, outOrderID string) (*providers.Placement, error) {
+	p := &providers.Placement{}
+	seen := map[string]bool{}
+	for page := 1; page <= listMaxPages; page++ {
+		var data listData
+		_, err := c.call(ctx, opList, c.cfg.Paths.List, listRequest{OutOrderID: outOrderID, Page: page, PageSize: listPageSize}, &data)
+		if err != nil {
+			return nil, err
+		}
+		fresh := false
+		for _, e := range data.List {
+			id := string(e.OrderID)
+			if id == "" || seen[id] {
+				continue
+			}
+			seen[id], fresh = true, true
+			if e.OutOrderID == "" || string(e.OutOrderID) == outOrderID {
+				p.OrderIDs = append(p.OrderIDs, id)
+			}
+		}
+		// Stop at a short page, at the total when one is given, or when a
+		// page brings nothing new (a server that ignores page).
+		if len(data.List) < listPageSize || !fresh || (data.Total > 0 && int64(page*listPageSize) >= int64(data.Total)) {
+			break
+		}
+	}
+	if len(p.OrderIDs) == 0 {
+		return nil, fmt.Errorf("%s %q: %w", opList, outOrderID, providers.ErrNotFound)
+	}
+	return p, nil
+}
+
+// details fetches one order's TradeInfo.
+func (c *Client) details(ctx context.Context, op, orderID string) (*detailData, error) {
+	var data detailData
+	if _, err := c.call(ctx, op, c.cfg.Paths.Detail, orderIDRequest{OrderID: orderID}, &data); err != nil {
+		return nil, err
+	}
+	return &data, nil
+}
+
+// Details fetches an order's status: baseInfo.status mapped with
+// providers.MapStatus (a word it does not know gives StateUnknown with Raw
+// kept, not an error), Total from baseInfo.totalAmount, and the Parcel from
+// the first nativeLogistics item once it names a bill number. Envelope code
+// 404 is providers.ErrNotFound.
+func (c *Client) Details(ctx context.Context, orderID string) (*providers.OrderStatus, error) {
+	data, err := c.details(ctx, opDetail, orderID)
+	if err != nil {
+		return nil, err
+	}
+	st, _ := providers.MapStatus(data.BaseInfo.Status)
+	s := &providers.OrderStatus{
+		OrderID: orderID,
+		State:   st,
+		Raw:     data.BaseInfo.Status,
+		Total:   int64(data.BaseInfo.TotalAmount),
+	}
+	if items := data.NativeLogistics.LogisticsItems; len(items) > 0 && (items[0].LogisticsBillNo != "" || items[0].LogisticsCompanyName != "") {
+		s.Parcel = &providers.ParcelRef{Carrier: items[0].LogisticsCompanyName, BillNo: string(items[0].LogisticsBillNo)}
+	}
+	return s, nil
+}
+
+// Trace fetches the order's details again and returns the logisticsTrace
+// entry of ref.BillNo (the first entry when ref is nil or names no bill):
+// Status is the entry's 1688 parcel word, Steps its logisticsSteps in the
+// order given, acceptTime read as "2006-01-02 15:04:05" in Asia/Shanghai
+// (a step whose time cannot be read keeps a zero At). No trace yet, or none
+// for that bill, is providers.ErrNotFound (poll later).
+func (c *Client) Trace(ctx context.Context, orderID string, ref *providers.ParcelRef) (*providers.Parcel, error) {
+	data, err := c.details(ctx, opTrace, orderID)
+	if err != nil {
+		return nil, err
+	}
+	var entry *traceEntry
+	for i := range data.LogisticsTrace {
+		e := &data.LogisticsTrace[i]
+		if ref == nil || ref.BillNo == "" || string(e.LogisticsBillNo) == ref.BillNo {
+			entry = e
+			break
+		}
+	}
+	if entry == nil {
+		return nil, fmt.Errorf("%s %s: no parcel trace yet: %w", opTrace, orderID, providers.ErrNotFound)
+	}
+	p := &providers.Parcel{ParcelRef: providers.ParcelRef{BillNo: string(entry.LogisticsBillNo)}, Status: entry.Status}
+	if ref != nil {
+		p.Carrier = ref.Carrier
+	}
+	for _, it := range data.NativeLogistics.LogisticsItems {
+		if string(it.LogisticsBillNo) == p.BillNo && it.LogisticsCompanyName != "" {
+			p.Carrier = it.LogisticsCompanyName
+			break
+		}
+	}
+	for _, s := range entry.LogisticsSteps {
+		p.Steps = append(p.Steps, providers.TraceStep{At: parseTraceTime(string(s.AcceptTime)), Event: s.Action, Memo: s.Remark})
+	}
+	return p, nil
+}
+
+// parseTraceTime reads an acceptTime: "2006-01-02 15:04:05" in
+// Asia/Shanghai, or RFC 3339; anything else is the zero time.
+func parseTraceTime(s string) time.Time {
+	if t, err := time.ParseInLocation(traceTimeLayout, s, shanghai); err == nil {
+		return t
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t
+	}
+	return time.Time{}
+}
+
+// Cancel asks the provider to cancel an unpaid order ({orderId,
+// cancelReason} → data true; a success without data is accepted, data false
+// is CodeCancelRefused). A refusal (too soon after creation, already
+// paid) is the provider's envelope code 400: permanent. Code 404 is
+// providers.ErrNotFound.
+func (c *Client) Cancel(ctx context.Context, orderID, reason string) error {
+	env, err := c.call(ctx, opCancel, c.cfg.Paths.Cancel, cancelRequest{OrderID: orderID, CancelReason: reason}, nil)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(bytes.TrimSpace(env.Data), []byte("false")) {
+		return &providers.PermanentError{Op: opCancel, Code: CodeCancelRefused, Message: "the provider answered false"}
+	}
+	return nil
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# make run: start the embedded worker, submit the demo orders, watch them
+# until every one is terminal, then keep serving until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+admin=${ADMIN_ADDR:-127.0.0.1:8080}
+unset REDIS_URL
+export ADMIN_ADDR=$admin
+
+./bin/worker &
+pid=$!
+stop() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+for _ in $(seq 1 100); do
+  if (exec 3<>"/dev/tcp/${admin%:*}/${admin##*:}") 2>/dev/null; then break; fi
+  kill -0 "$pid" 2>/dev/null || { echo "worker exited" >&2; exit 1; }
+  sleep 0.1
+done
+
+start=$(date +%s)
+./bin/enqueue submit -f examples/demo-orders.json || true  # the demo has no invalid order; show every line anyway
+./bin/enqueue watch
+echo
+echo "all demo orders terminal in $(( $(date +%s) - start ))s"
+echo "web UI (queues, tasks): http://$admin/monitoring/   metrics: http://$admin/metrics"
+echo "status of one order:    ./bin/enqueue status DEMO-0003"
+echo "serving until Ctrl-C"
+wait "$pid"
