@@ -95,6 +95,10 @@ func TestThreeWorkerProcessesShareOneQuota(t *testing.T) {
 		rate  = 20
 		burst = 5
 	)
+	workerBurst := burst
+	if v := os.Getenv("FLEET_WORKER_BURST"); v != "" {
+		fmt.Sscan(v, &workerBurst)
+	}
 	srv := redistest.Real(t)
 	s := testkit.StartSim(t, sim.Config{
 		Clock:    sim.NewAccelClock(3600),
@@ -106,7 +110,7 @@ func TestThreeWorkerProcessesShareOneQuota(t *testing.T) {
 	})
 	bin := testkit.BuildWorker(t)
 	for i := 0; i < 3; i++ {
-		startWorkerProcess(t, bin, fmt.Sprintf("worker-%d", i+1), workerEnv(s, srv.URL(), rate, burst))
+		startWorkerProcess(t, bin, fmt.Sprintf("worker-%d", i+1), workerEnv(s, srv.URL(), rate, workerBurst))
 	}
 
 	rdb := srv.Client(t)
