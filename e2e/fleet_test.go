@@ -135,7 +135,7 @@ func TestThreeWorkerProcessesShareOneQuota(t *testing.T) {
 		for _, v := range c.Requests[p] {
 			n += v
 		}
-		t.Logf("%s: %d requests, %d over quota", p, n, c.QuotaViolations[p])
+		t.Logf("%s: %d requests %v, %d over quota", p, n, c.Requests[p], c.QuotaViolations[p])
 		if n == 0 {
 			t.Errorf("%s: the simulator saw no request", p)
 		}
