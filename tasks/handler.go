@@ -122,7 +122,12 @@ func (h *Handlers) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.cfg.Observer.TaskProcessed(t.Type(), outcome, time.Since(start))
 	}
 	if outcome == "archived" || outcome == "retry" {
-		h.logger(ctx, t, nil).Warn("task failed", "outcome", outcome, "err", err)
+		var k *orders.Key
+		var r ref // every payload, the preview's order too, names provider and outOrderId
+		if json.Unmarshal(t.Payload(), &r) == nil && r.Provider != "" {
+			k = &orders.Key{Provider: r.Provider, OutOrderID: r.OutOrderID}
+		}
+		h.logger(ctx, t, k).Warn("task failed", "outcome", outcome, "err", err)
 	}
 	return err
 }
