@@ -208,7 +208,8 @@ func buildProviders(s *Settings, rdb redis.UniversalClient, obs gate.Observer, l
 	for _, p := range providers.Names {
 		quotas[p] = ratelimit.Quota{Rate: s.Rate[p], Burst: s.Burst[p]}
 	}
-	gcfg := gate.Config{Limiter: ratelimit.NewRedis(rdb, quotas), Observer: obs, Logger: log}
+	lim := ratelimit.NewRedis(rdb, quotas)
+	gcfg := gate.Config{Limiter: lim, Observer: obs, Logger: log}
 	ps := map[string]providers.Provider{}
 	if s.HasXportcn() {
 		c, err := xportcn.New(xportcn.Config{
@@ -221,7 +222,9 @@ func buildProviders(s *Settings, rdb redis.UniversalClient, obs gate.Observer, l
 		ps[providers.Xportcn] = gate.Wrap(c, gcfg)
 	}
 	if s.HasDepal() {
-		c, err := depal.New(depal.Config{BaseURL: s.Depal.BaseURL, AppKey: s.Depal.AppKey, AppSecret: s.Depal.AppSecret})
+		c, err := depal.New(depal.Config{BaseURL: s.Depal.BaseURL, AppKey: s.Depal.AppKey, AppSecret: s.Depal.AppSecret,
+			// token fetches and 510 resends spend the shared quota too
+			Admit: func(ctx context.Context) error { return ratelimit.Wait(ctx, lim, providers.Depal) }})
 		if err != nil {
 			return nil, err
 		}

@@ -31,11 +31,13 @@ func gated(tb testing.TB, s *sim.Sim, rdb redis.UniversalClient, quotas map[stri
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d, err := depal.New(depal.Config{BaseURL: s.DepalURL(), AppKey: "simapp", AppSecret: "sim-secret-d", Timeout: 2 * time.Second})
+	lim := ratelimit.NewRedis(rdb, quotas)
+	d, err := depal.New(depal.Config{BaseURL: s.DepalURL(), AppKey: "simapp", AppSecret: "sim-secret-d", Timeout: 2 * time.Second,
+		Admit: func(ctx context.Context) error { return ratelimit.Wait(ctx, lim, providers.Depal) }})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g := gate.Config{Limiter: ratelimit.NewRedis(rdb, quotas),
+	g := gate.Config{Limiter: lim,
 		Breaker: gate.BreakerSettings{ConsecutiveFailures: 10, OpenTimeout: time.Second}}
 	return map[string]providers.Provider{providers.Xportcn: gate.Wrap(x, g), providers.Depal: gate.Wrap(d, g)}
 }

@@ -53,3 +53,21 @@ var (
 	_ Limiter = (*Redis)(nil)
 	_ Limiter = (*Local)(nil)
 )
+
+// Wait blocks until l grants one request for key, sleeping the waits it
+// answers; it returns early with the context's error, or the limiter's.
+func Wait(ctx context.Context, l Limiter, key string) error {
+	for {
+		wait, err := l.Take(ctx, key)
+		if err != nil || wait <= 0 {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -64,6 +64,11 @@ type Config struct {
 	// HTTPClient sends the requests; nil means a new http.Client. Its own
 	// Timeout, if any, applies on top of Timeout.
 	HTTPClient *http.Client
+	// Admit, when set, is called before each request the client sends
+	// beyond the one call its caller admitted: a token fetch and the resend
+	// after a 510. It blocks until the request may go under the provider's
+	// shared quota, or returns why not. Nil: no extra admission.
+	Admit func(ctx context.Context) error
 }
 
 // LogValue renders c for log/slog with AppSecret redacted.
@@ -449,6 +454,11 @@ func (c *Client) call(ctx context.Context, op, method string, body any, create b
 		return nil, nil, &providers.PermanentError{Op: op, Code: "ENCODE", Message: err.Error()}
 	}
 	for attempt := 0; ; attempt++ {
+		if attempt > 0 && c.cfg.Admit != nil {
+			if err := c.cfg.Admit(ctx); err != nil {
+				return nil, nil, err
+			}
+		}
 		tok, err := c.tokens.get(ctx)
 		if err != nil {
 			return nil, nil, err

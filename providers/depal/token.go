@@ -94,6 +94,11 @@ func (t *tokenCache) invalidate(tok string) {
 // *providers.AuthError: the key or secret is wrong.
 func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 	const op = "depal token.get"
+	if c.cfg.Admit != nil {
+		if err := c.cfg.Admit(ctx); err != nil {
+			return "", time.Time{}, err
+		}
+	}
 	u := c.base + "/openapi/auth/" + c.cfg.AppKey + "/system.token.get?" +
 		url.Values{"appSecret": {c.cfg.AppSecret}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)

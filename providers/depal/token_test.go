@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,5 +181,44 @@ func TestTokenWaitHonoursCallerContext(t *testing.T) {
 	var te *providers.TransientError
 	if errors.As(err, &te) {
 		t.Errorf("a caller's cancellation was reclassified as transient: %v", err)
+	}
+}
+
+// Every request beyond the admitted call (token fetches, the resend after
+// a 510) asks Admit first, so it spends the shared quota; a refusal stops it.
+func TestAdmitGuardsExtraRequests(t *testing.T) {
+	var admits atomic.Int64
+	var refuse atomic.Bool
+	c, f, _ := setup(t, func(cfg *Config) {
+		cfg.Admit = func(context.Context) error {
+			admits.Add(1)
+			if refuse.Load() {
+				return errors.New("quota")
+			}
+			return nil
+		}
+	})
+	f.handle(methodDetail, detailOK)
+	ctx := context.Background()
+	if _, err := c.Details(ctx, "O1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := admits.Load(); n != 1 {
+		t.Fatalf("first call: %d admits, want 1 (the token fetch)", n)
+	}
+	f.revoke()
+	if _, err := c.Details(ctx, "O1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := admits.Load(); n != 3 {
+		t.Fatalf("after a 510: %d admits, want 3 (+ resend, + token fetch)", n)
+	}
+	f.revoke()
+	refuse.Store(true)
+	if _, err := c.Details(ctx, "O1"); err == nil {
+		t.Fatal("a refused admission let the resend go")
+	}
+	if gets, _, _ := f.counts(); gets != 2 {
+		t.Fatalf("token.get %d times, want 2: a refused admission must not fetch", gets)
 	}
 }
