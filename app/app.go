@@ -35,6 +35,13 @@ type Config struct {
 	Deadline     time.Duration
 	// Retention is how long ended orders are kept; zero: 720h.
 	Retention time.Duration
+	// EventsMaxLen trims the orderflow:events stream to about this many
+	// entries; zero: 1,000,000.
+	EventsMaxLen int64
+	// CallbackSecret signs callbacks (CALLBACK_SECRET).
+	CallbackSecret string
+	// NotifyConcurrency is the worker slots for callback deliveries; zero: 10.
+	NotifyConcurrency int
 	// TaskCheckInterval and DelayedTaskCheckInterval are asynq's latency
 	// knobs; zero: 200ms and 1s.
 	TaskCheckInterval        time.Duration
@@ -91,43 +98,55 @@ func New(cfg Config) (*Worker, error) {
 		rdb:     rdb,
 		client:  asynq.NewClientFromRedisClient(rdb),
 		insp:    asynq.NewInspectorFromRedisClient(rdb),
-		store:   orders.NewStore(rdb, orders.Config{Retention: cfg.Retention}),
+		store:   orders.NewStore(rdb, orders.Config{Retention: cfg.Retention, StreamMaxLen: cfg.EventsMaxLen}),
 		servers: map[string]*asynq.Server{},
 	}
 	h, err := tasks.New(tasks.Config{
-		Store:        w.store,
-		Providers:    cfg.Providers,
-		Enqueuer:     w.client,
-		Runner:       w.insp,
-		PollSchedule: cfg.PollSchedule,
-		Deadline:     cfg.Deadline,
-		Observer:     cfg.Observer,
-		Logger:       log,
+		Store:          w.store,
+		Providers:      cfg.Providers,
+		Enqueuer:       w.client,
+		Runner:         w.insp,
+		PollSchedule:   cfg.PollSchedule,
+		Deadline:       cfg.Deadline,
+		CallbackSecret: cfg.CallbackSecret,
+		Observer:       cfg.Observer,
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	w.handlers = h
-	for _, name := range w.ProviderNames() {
-		conc := cfg.Concurrency[name]
-		if conc <= 0 {
-			conc = 20
-		}
-		w.servers[name] = asynq.NewServerFromRedisClient(rdb, asynq.Config{
+	server := func(conc int, queues map[string]int, l *slog.Logger) *asynq.Server {
+		return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 			Concurrency:              conc,
-			Queues:                   tasks.Queues(name),
+			Queues:                   queues,
 			StrictPriority:           true,
 			IsFailure:                tasks.IsFailure,
 			RetryDelayFunc:           tasks.RetryDelay,
 			TaskCheckInterval:        cfg.TaskCheckInterval,
 			DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 			ShutdownTimeout:          cfg.ShutdownTimeout,
-			Logger:                   asynqLogger{log.With("component", "asynq", "provider", name)},
+			Logger:                   asynqLogger{l},
 			LogLevel:                 asynq.WarnLevel,
 		})
 	}
+	for _, name := range w.ProviderNames() {
+		conc := cfg.Concurrency[name]
+		if conc <= 0 {
+			conc = 20
+		}
+		w.servers[name] = server(conc, tasks.Queues(name), log.With("component", "asynq", "provider", name))
+	}
+	conc := cfg.NotifyConcurrency
+	if conc <= 0 {
+		conc = 10
+	}
+	w.servers[notifyServer] = server(conc, map[string]int{tasks.QueueNotify: 1}, log.With("component", "asynq", "queue", tasks.QueueNotify))
 	return w, nil
 }
+
+// notifyServer names the server of callback deliveries among w.servers.
+const notifyServer = "notify"
 
 // ProviderNames lists the providers served, sorted.
 func (w *Worker) ProviderNames() []string {
@@ -156,12 +175,14 @@ func (w *Worker) Deadline() time.Duration { return w.handlers.Deadline() }
 
 // Start starts every provider's server.
 func (w *Worker) Start() error {
-	for _, name := range w.ProviderNames() {
+	for _, name := range append(w.ProviderNames(), notifyServer) {
 		if err := w.servers[name].Start(w.handlers); err != nil {
 			w.Shutdown()
 			return fmt.Errorf("app: start %s server: %w", name, err)
 		}
-		w.log.Info("serving provider", "provider", name, "queues", tasks.Queues(name))
+		if name != notifyServer {
+			w.log.Info("serving provider", "provider", name, "queues", tasks.Queues(name))
+		}
 	}
 	w.started.Store(true)
 	return nil

@@ -99,6 +99,9 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	}
 	cleanup = append(cleanup, func() { _ = rdb.Close() })
 
+	if s.CallbackSecret == "" {
+		log.Warn("CALLBACK_SECRET is not set: callbacks to upstreams are sent unsigned")
+	}
 	m := metrics.New()
 	ps, err := buildProviders(s, rdb, m, log)
 	if err != nil {
@@ -118,6 +121,10 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		PollSchedule:             s.PollSchedule,
 		Deadline:                 s.Deadline,
 		Retention:                s.Retention,
+		EventsMaxLen:             int64(s.EventsMaxLen),
+		CallbackSecret:           s.CallbackSecret,
+		NotifyConcurrency:        s.NotifyConcurrency,
+		ShutdownTimeout:          s.ShutdownTimeout,
 		TaskCheckInterval:        100 * time.Millisecond,
 		DelayedTaskCheckInterval: 250 * time.Millisecond,
 		Observer:                 m,

@@ -29,7 +29,14 @@ type Settings struct {
 	PollScheduleSet bool
 	Deadline        time.Duration
 	Retention       time.Duration
-	LogFormat       string
+	// ShutdownTimeout is how long a drain waits for running tasks.
+	ShutdownTimeout time.Duration
+	// EventsMaxLen trims the event stream (EVENTS_MAXLEN).
+	EventsMaxLen int
+	// CallbackSecret signs callbacks to upstreams (CALLBACK_SECRET).
+	CallbackSecret    string
+	NotifyConcurrency int
+	LogFormat         string
 	// Version is stamped at build time.
 	Version string
 }
@@ -106,6 +113,16 @@ func FromEnv(getenv func(string) string) (*Settings, error) {
 	if s.Retention, err = durationVar(getenv, "ORDER_RETENTION", 720*time.Hour); err != nil {
 		return nil, err
 	}
+	if s.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", 30*time.Second); err != nil {
+		return nil, err
+	}
+	if s.EventsMaxLen, err = intVar(getenv, "EVENTS_MAXLEN", 1_000_000); err != nil {
+		return nil, err
+	}
+	if s.NotifyConcurrency, err = intVar(getenv, "NOTIFY_CONCURRENCY", 10); err != nil {
+		return nil, err
+	}
+	s.CallbackSecret = getenv("CALLBACK_SECRET")
 	s.LogFormat = getenv("LOG_FORMAT")
 	switch s.LogFormat {
 	case "", "json", "text":

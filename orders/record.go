@@ -53,6 +53,10 @@ type Record struct {
 	CancelRequested bool   `json:"cancelRequested,omitempty"`
 	CancelRefused   string `json:"cancelRefused,omitempty"`
 
+	// Notified counts the History entries delivered to the order's
+	// callbackUrl, in order.
+	Notified int `json:"notified,omitempty"`
+
 	ReceivedAt time.Time    `json:"receivedAt"`
 	UpdatedAt  time.Time    `json:"updatedAt"`
 	Deadline   time.Time    `json:"deadline"`

@@ -206,7 +206,7 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, events [
 	args := []any{prev, r.Version, doc, ttl, r.Key().String(), live, s.cfg.StreamMaxLen, len(events)}
 	for _, ev := range events {
 		errText := ""
-		if ev.State == providers.StateFailed && r.Error != nil {
+		if ev.State.Terminal() && r.Error != nil {
 			errText = r.Error.Code + ": " + r.Error.Message
 		}
 		args = append(args,

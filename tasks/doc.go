@@ -12,6 +12,8 @@
 //	order:track     {provider}:poll     like order:poll, until the parcel is signed for
 //	order:cancel    {provider}:create   deferred until the create outcome is known
 //	order:expire    {provider}:poll     runs once at the order deadline
+//	order:notify    orderflow:notify   POSTs state changes to the order's callbackUrl, in
+//	                                    order; failures retried with backoff (MaxRetry 30)
 //
 // A deferral (a wait: rate limit, open breaker, provider throttling, the
 // next poll) is retried by asynq without counting an attempt, because

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -41,6 +42,11 @@ type Config struct {
 	PollSchedule []time.Duration
 	// Deadline is ORDER_DEADLINE: how long an order may stay live; zero: 720h.
 	Deadline time.Duration
+	// CallbackSecret is CALLBACK_SECRET, the HMAC key of the signature on
+	// callbacks; empty: callbacks are sent unsigned.
+	CallbackSecret string
+	// HTTPClient sends callbacks; nil: a client with a 10 s timeout.
+	HTTPClient *http.Client
 	// Runner, when set, lets a cancel trigger a prompt poll.
 	Runner TaskRunner
 	// Observer, when set, is told of tasks and transitions.
@@ -76,6 +82,9 @@ func New(cfg Config) (*Handlers, error) {
 	if cfg.Deadline <= 0 {
 		cfg.Deadline = 720 * time.Hour
 	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -105,6 +114,8 @@ func (h *Handlers) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		err = h.withRef(ctx, t, h.cancel)
 	case TypeExpire:
 		err = h.withRef(ctx, t, h.expire)
+	case TypeNotify:
+		err = h.notify(ctx, t)
 	default:
 		err = skip("unknown task type %q: no handler; archived", t.Type())
 	}
@@ -186,6 +197,9 @@ func (h *Handlers) update(ctx context.Context, j *job, fn func(r *orders.Record)
 		if h.cfg.Observer != nil {
 			h.cfg.Observer.OrderTransition(j.key.Provider, string(from), string(r.State))
 		}
+		if nerr := h.notifyLater(ctx, r); nerr != nil {
+			return r, nerr
+		}
 	}
 	return r, err
 }
@@ -239,6 +253,11 @@ func (h *Handlers) load(ctx context.Context, j *job) (*orders.Record, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if r.Terminal() {
+		// A re-run after a crash between the last write and its
+		// notification: make sure the upstream still hears of it.
+		return nil, h.notifyLater(ctx, r)
 	}
 	done, err := h.expireIfLate(ctx, j, r)
 	if err != nil || done {

@@ -19,10 +19,15 @@ const (
 	TypeTrack   = "order:track"
 	TypeCancel  = "order:cancel"
 	TypeExpire  = "order:expire"
+	TypeNotify  = "order:notify"
 )
 
+// QueueNotify is the queue of callback deliveries, served apart from the
+// providers' queues so a slow upstream never holds a provider slot.
+const QueueNotify = "orderflow:notify"
+
 // Types lists every task type.
-var Types = []string{TypePreview, TypeCreate, TypePoll, TypeTrack, TypeCancel, TypeExpire}
+var Types = []string{TypePreview, TypeCreate, TypePoll, TypeTrack, TypeCancel, TypeExpire, TypeNotify}
 
 // Queue kinds, in the priority a provider's server serves them.
 const (
@@ -51,7 +56,10 @@ const (
 	// loopMaxRetry bounds real failures of the looping tasks (poll, track,
 	// cancel); their waits are deferrals and do not count.
 	loopMaxRetry = 25
-	callTimeout  = 2 * time.Minute
+	// notifyMaxRetry: with backoff capped at 5 min, about two hours of
+	// retries before the delivery is archived (visible in the web UI).
+	notifyMaxRetry = 30
+	callTimeout    = 2 * time.Minute
 )
 
 // ref is the payload of every task but preview: which order.
