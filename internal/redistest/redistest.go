@@ -131,7 +131,8 @@ func (s *Server) start() error {
 			_ = c.SetReadDeadline(time.Now().Add(time.Second))
 			line, _ := bufio.NewReader(c).ReadString('\n')
 			c.Close()
-			if strings.HasPrefix(line, "+PONG") {
+			// A server with requirepass answers -NOAUTH: it is up all the same.
+			if strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH") {
 				s.cmd = cmd
 				s.exited = exited
 				return nil
