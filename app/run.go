@@ -230,7 +230,7 @@ func buildProviders(s *Settings, rdb redis.UniversalClient, obs gate.Observer, l
 	}
 	if s.HasDepal() {
 		c, err := depal.New(depal.Config{BaseURL: s.Depal.BaseURL, AppKey: s.Depal.AppKey, AppSecret: s.Depal.AppSecret,
-			// token fetches and 510 resends spend the shared quota too
+			// token fetches, 510 resends and calls that waited for a token spend the shared quota too
 			Admit: func(ctx context.Context) error { return ratelimit.Wait(ctx, lim, providers.Depal) }})
 		if err != nil {
 			return nil, err

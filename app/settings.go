@@ -113,7 +113,7 @@ func FromEnv(getenv func(string) string) (*Settings, error) {
 	if s.Retention, err = durationVar(getenv, "ORDER_RETENTION", 720*time.Hour); err != nil {
 		return nil, err
 	}
-	if s.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", 30*time.Second); err != nil {
+	if s.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", 135*time.Second); err != nil {
 		return nil, err
 	}
 	if s.EventsMaxLen, err = intVar(getenv, "EVENTS_MAXLEN", 1_000_000); err != nil {

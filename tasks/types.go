@@ -62,6 +62,10 @@ const (
 	callTimeout    = 2 * time.Minute
 )
 
+// LongestTimeout is the longest timeout of any task: a worker's drain
+// (SHUTDOWN_TIMEOUT) must exceed it, and a pod's grace period the drain.
+const LongestTimeout = callTimeout
+
 // ref is the payload of every task but preview: which order.
 type ref struct {
 	Provider   string `json:"provider"`
