@@ -13,8 +13,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"orderflow/app"
-	"orderflow/internal/redistest"
 	"orderflow/intake"
+	"orderflow/internal/redistest"
 	"orderflow/providers"
 )
 
