@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin
 
-.PHONY: help run test build lint fmt vet bench fuzz clean
+.PHONY: help run test build lint fmt bench chaos fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ fmt: ## format the code
 
 bench: ## benchmarks against a real redis-server and the simulator, as ratios to same-run baselines
 	$(GO) run ./cmd/bench
+
+chaos: ## 1,000 orders, 3 workers SIGKILLed in turn, a Redis restart, provider faults; checks nothing lost or doubled
+	$(GO) run ./cmd/chaos
 
 FUZZTIME ?= 20s
 fuzz: ## run every fuzz target for FUZZTIME each
