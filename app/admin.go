@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -44,9 +47,19 @@ type AdminConfig struct {
 	Logger *slog.Logger
 }
 
+// Admin is the admin listener's handler. Close it to release the web
+// UI's Redis connection.
+type Admin struct {
+	http.Handler
+	ui *asynqmon.HTTPHandler
+}
+
+// Close releases the web UI's Redis connection.
+func (a *Admin) Close() error { return a.ui.Close() }
+
 // AdminHandler returns the admin listener's routes: /healthz, /readyz,
 // /metrics, the web UI at /monitoring/, /callbacks/xportcn and /v1/orders.
-func AdminHandler(cfg AdminConfig) http.Handler {
+func AdminHandler(cfg AdminConfig) *Admin {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -69,10 +82,10 @@ func AdminHandler(cfg AdminConfig) http.Handler {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	ui := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis})
-	mux.Handle("/monitoring/", guard(cfg.Token, ui))
+	mux.Handle("/monitoring/", guard(cfg.Token, "/monitoring/", ui))
 	mux.Handle("POST /callbacks/xportcn", pushHandler(w, log))
-	mux.Handle("POST /v1/orders", guard(cfg.Token, submitHandler(w)))
-	mux.Handle("GET /v1/orders/{provider}/{outOrderId}", guard(cfg.Token, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST /v1/orders", guard(cfg.Token, "", submitHandler(w)))
+	mux.Handle("GET /v1/orders/{provider}/{outOrderId}", guard(cfg.Token, "", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		k := orders.Key{Provider: r.PathValue("provider"), OutOrderID: r.PathValue("outOrderId")}
 		rec, err := w.Store().Get(r.Context(), k)
 		switch {
@@ -84,23 +97,42 @@ func AdminHandler(cfg AdminConfig) http.Handler {
 			writeJSON(rw, http.StatusOK, rec)
 		}
 	})))
-	return mux
+	return &Admin{Handler: mux, ui: ui}
 }
 
-// guard requires the token when one is set.
-func guard(token string, next http.Handler) http.Handler {
+// uiCookie carries the web UI's session: a browser opened with ?token=
+// gets it, so the page's own scripts and API calls (which carry no token)
+// are let through.
+const uiCookie = "orderflow_ui"
+
+// guard requires the token when one is set: as a bearer token, as
+// ?token=, or, under cookiePath (the web UI), as the cookie that a ?token=
+// visit set. The cookie holds an HMAC of the token, never the token.
+func guard(token, cookiePath string, next http.Handler) http.Handler {
 	if token == "" {
 		return next
 	}
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("orderflow web UI session"))
+	session := hex.EncodeToString(m.Sum(nil))
+	ok := func(got, want string) bool { return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 }
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if got == "" {
-			got = r.URL.Query().Get("token")
-		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			rw.Header().Set("WWW-Authenticate", `Bearer realm="orderflow"`)
-			http.Error(rw, "unauthorized", http.StatusUnauthorized)
-			return
+		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		query := r.URL.Query().Get("token")
+		switch {
+		case bearer != "" && ok(bearer, token):
+		case query != "" && ok(query, token):
+			if cookiePath != "" {
+				http.SetCookie(rw, &http.Cookie{Name: uiCookie, Value: session, Path: cookiePath,
+					HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+			}
+		default:
+			c, err := r.Cookie(uiCookie)
+			if cookiePath == "" || err != nil || !ok(c.Value, session) {
+				rw.Header().Set("WWW-Authenticate", `Bearer realm="orderflow"`)
+				http.Error(rw, "unauthorized", http.StatusUnauthorized)
+				return
+			}
 		}
 		next.ServeHTTP(rw, r)
 	})

@@ -141,3 +141,42 @@ func TestPushAlwaysAnswersFast(t *testing.T) {
 		}
 	}
 }
+
+// A ?token= visit of the web UI sets a session cookie that lets the UI's
+// own requests through, but not /v1/, and does not hold the token.
+func TestUISessionCookie(t *testing.T) {
+	const token = "adm-tok-456"
+	ts, _ := adminServer(t, token)
+	resp, err := http.Get(ts.URL + "/monitoring/?token=" + token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		session = c
+	}
+	if session == nil || !session.HttpOnly || strings.Contains(session.Value, token) {
+		t.Fatalf("session cookie = %+v, want an HttpOnly cookie without the token", session)
+	}
+	with := func(method, path string) int {
+		req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader("{}"))
+		req.AddCookie(session)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := with("GET", "/monitoring/api/queues"); c != http.StatusOK {
+		t.Errorf("UI API with the session cookie = %d, want 200", c)
+	}
+	if c := with("POST", "/v1/orders"); c != http.StatusUnauthorized {
+		t.Errorf("/v1/orders with the UI cookie = %d, want 401", c)
+	}
+	session.Value = "forged"
+	if c := with("GET", "/monitoring/api/queues"); c != http.StatusUnauthorized {
+		t.Errorf("UI API with a forged cookie = %d, want 401", c)
+	}
+}

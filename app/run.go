@@ -140,12 +140,9 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		c, _ := w.Store().LiveCounts(ctx)
 		return c
 	})
-	srv := &http.Server{
-		Handler: AdminHandler(AdminConfig{
-			Worker: w, Redis: opt, Metrics: m.Handler(), Token: s.AdminToken, Logger: log,
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
+	admin := AdminHandler(AdminConfig{Worker: w, Redis: opt, Metrics: m.Handler(), Token: s.AdminToken, Logger: log})
+	defer func() { _ = admin.Close() }()
+	srv := &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	if err := w.Start(); err != nil {
 		_ = srv.Close()
