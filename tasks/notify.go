@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"orderflow/orders"
+	"orderflow/providers"
 )
 
 // SignatureHeader carries the callback body's HMAC-SHA256 under
@@ -70,8 +71,11 @@ func (h *Handlers) notifyLater(ctx context.Context, r *orders.Record) error {
 // up to the payload's Upto, in order, recording each delivery.
 func (h *Handlers) notify(ctx context.Context, t *asynq.Task) error {
 	var n notifyRef
-	if err := json.Unmarshal(t.Payload(), &n); err != nil || n.Upto < 1 {
+	if err := json.Unmarshal(t.Payload(), &n); err != nil {
 		return skip("malformed %s payload: %v", t.Type(), err)
+	}
+	if n.Upto < 1 || !providers.Known(n.Provider) || !providers.ValidOutOrderID(n.OutOrderID) {
+		return skip("malformed %s payload: provider %q / outOrderId %q / upto %d invalid", t.Type(), n.Provider, n.OutOrderID, n.Upto)
 	}
 	k := n.key()
 	log := h.logger(ctx, t, &k)

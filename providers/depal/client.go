@@ -64,9 +64,13 @@ type Config struct {
 	// HTTPClient sends the requests; nil means a new http.Client. Its own
 	// Timeout, if any, applies on top of Timeout.
 	HTTPClient *http.Client
-	// Admit, when set, is called before each request the client sends
-	// beyond the one call its caller admitted: a token fetch and the resend
-	// after a 510. It blocks until the request may go under the provider's
+	// Admit, when set, is called right before each request the client
+	// sends beyond the one call its caller admitted: a token fetch, the
+	// resend after a 510, the trace after a ref-less Trace's details, and
+	// the call itself when it had to wait for a token fetch (its caller's
+	// admission went stale meanwhile and is left unused). It is called with
+	// the token already in hand, so no fetch comes between an admission and
+	// its request. It blocks until the request may go under the provider's
 	// shared quota, or returns why not. Nil: no extra admission.
 	Admit func(ctx context.Context) error
 }
@@ -391,6 +395,11 @@ func (c *Client) Trace(ctx context.Context, orderID string, ref *providers.Parce
 			return nil, fmt.Errorf("%s %s: no parcel yet: %w", op, orderID, providers.ErrNotFound)
 		}
 		ref = st.Parcel
+		// The details call spent the caller's admission; the trace is a
+		// second request.
+		if err := c.admit(ctx); err != nil {
+			return nil, err
+		}
 	}
 	env, hdr, err := c.call(ctx, op, methodLogistics, logisticsBody{ChannelCode: ref.Carrier, LogisticNo: ref.BillNo}, false)
 	if err != nil {
@@ -454,14 +463,20 @@ func (c *Client) call(ctx context.Context, op, method string, body any, create b
 		return nil, nil, &providers.PermanentError{Op: op, Code: "ENCODE", Message: err.Error()}
 	}
 	for attempt := 0; ; attempt++ {
-		if attempt > 0 && c.cfg.Admit != nil {
-			if err := c.cfg.Admit(ctx); err != nil {
-				return nil, nil, err
-			}
-		}
-		tok, err := c.tokens.get(ctx)
+		// The token comes first, the admission right before the send: a
+		// grant must not be held across a token fetch, which itself waits
+		// for the quota. The caller admitted the first request; when it
+		// had to wait for a fetch, that grant is stale (the requests held
+		// behind a fetch would all leave together when it lands), so the
+		// request asks again and the stale grant goes unused.
+		tok, fetched, err := c.tokens.get(ctx)
 		if err != nil {
 			return nil, nil, err
+		}
+		if attempt > 0 || fetched {
+			if err := c.admit(ctx); err != nil {
+				return nil, nil, err
+			}
 		}
 		env, hdr, err := c.send(ctx, op, method, raw, tok, create)
 		if err != nil {
@@ -476,6 +491,15 @@ func (c *Client) call(ctx context.Context, op, method string, body any, create b
 		}
 		c.tokens.invalidate(tok)
 	}
+}
+
+// admit asks Config.Admit, when set, for one more request under the
+// provider's shared quota.
+func (c *Client) admit(ctx context.Context) error {
+	if c.cfg.Admit == nil {
+		return nil
+	}
+	return c.cfg.Admit(ctx)
 }
 
 // send makes one signed POST of raw. Transport failures, HTTP 429 and

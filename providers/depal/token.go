@@ -36,14 +36,16 @@ type tokenCall struct {
 }
 
 // get returns a token valid for at least TokenMargin more, fetching a new
-// one when needed. It returns the caller's context error (wrapped) if ctx
-// ends while waiting; the fetch itself goes on for the other waiters.
-func (t *tokenCache) get(ctx context.Context) (string, error) {
+// one when needed; fetched reports that the caller waited for a fetch (its
+// own or another goroutine's). It returns the caller's context error
+// (wrapped) if ctx ends while waiting; the fetch itself goes on for the
+// other waiters.
+func (t *tokenCache) get(ctx context.Context) (tok string, fetched bool, err error) {
 	t.mu.Lock()
 	if t.token != "" && t.c.now().Before(t.expires.Add(-t.c.cfg.TokenMargin)) {
 		tok := t.token
 		t.mu.Unlock()
-		return tok, nil
+		return tok, false, nil
 	}
 	call := t.flight
 	if call == nil {
@@ -71,9 +73,9 @@ func (t *tokenCache) get(ctx context.Context) (string, error) {
 	case <-call.done:
 		// A token fresh from the provider is used even when its expiresAt
 		// is already inside the margin: the provider just handed it out.
-		return call.tok, call.err
+		return call.tok, true, call.err
 	case <-ctx.Done():
-		return "", fmt.Errorf("depal: token: %w", ctx.Err())
+		return "", true, fmt.Errorf("depal: token: %w", ctx.Err())
 	}
 }
 

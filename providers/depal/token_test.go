@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"path"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -184,41 +186,101 @@ func TestTokenWaitHonoursCallerContext(t *testing.T) {
 	}
 }
 
-// Every request beyond the admitted call (token fetches, the resend after
-// a 510) asks Admit first, so it spends the shared quota; a refusal stops it.
-func TestAdmitGuardsExtraRequests(t *testing.T) {
-	var admits atomic.Int64
-	var refuse atomic.Bool
+// eventLog records, in order, the admissions a client asks for and the
+// requests it sends.
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+	refuse atomic.Bool
+}
+
+func (l *eventLog) add(e string) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+// take returns the events so far and forgets them.
+func (l *eventLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.events
+	l.events = nil
+	return e
+}
+
+// admit is a Config.Admit logging "admit", or "refused" when refusing.
+func (l *eventLog) admit(context.Context) error {
+	if l.refuse.Load() {
+		l.add("refused")
+		return errors.New("quota")
+	}
+	l.add("admit")
+	return nil
+}
+
+// loggingTransport logs each request ("token", or the method) as it leaves.
+type loggingTransport struct{ log *eventLog }
+
+func (t loggingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	name := path.Base(r.URL.Path)
+	if name == "system.token.get" {
+		name = "token"
+	}
+	t.log.add(name)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Every request beyond the call its caller admitted (a token fetch, the
+// resend after a 510, the trace after a ref-less Trace's details) asks Admit
+// first, and right before it leaves: never with a token fetch (which waits
+// for the quota itself) between its admission and its send. A call that
+// had to wait for a token fetch asks again, its caller's admission being
+// stale. A refusal stops the request.
+func TestAdmitRightBeforeEachExtraRequest(t *testing.T) {
+	log := &eventLog{}
 	c, f, _ := setup(t, func(cfg *Config) {
-		cfg.Admit = func(context.Context) error {
-			admits.Add(1)
-			if refuse.Load() {
-				return errors.New("quota")
-			}
-			return nil
-		}
+		cfg.Admit = log.admit
+		cfg.HTTPClient = &http.Client{Transport: loggingTransport{log}}
 	})
-	f.handle(methodDetail, detailOK)
+	f.handle(methodDetail, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		replyRaw(w, "200", `{"orderId":"O1","status":"waitbuyerreceive","logistics":{"channelCode":"YTO","logisticNo":"YT123"}}`)
+	})
+	f.handle(methodLogistics, func(w http.ResponseWriter, _ *http.Request, _ []byte) { replyRaw(w, "200", traceAnswer) })
 	ctx := context.Background()
-	if _, err := c.Details(ctx, "O1"); err != nil {
-		t.Fatal(err)
+	steps := []struct {
+		name    string
+		before  func()
+		do      func() error
+		wantErr bool
+		want    []string
+	}{
+		{"cold cache: the fetch, then the call admitted again", nil,
+			func() error { _, err := c.Details(ctx, "O1"); return err }, false,
+			[]string{"admit", "token", "admit", methodDetail}},
+		{"cached token: the caller's admission covers the call", nil,
+			func() error { _, err := c.Details(ctx, "O1"); return err }, false,
+			[]string{methodDetail}},
+		{"510: the new token, then the resend's admission", f.revoke,
+			func() error { _, err := c.Details(ctx, "O1"); return err }, false,
+			[]string{methodDetail, "admit", "token", "admit", methodDetail}},
+		{"ref-less trace: the details, then the trace's admission", nil,
+			func() error { _, err := c.Trace(ctx, "O1", nil); return err }, false,
+			[]string{methodDetail, "admit", methodLogistics}},
+		{"a refused admission sends nothing more", func() { f.revoke(); log.refuse.Store(true) },
+			func() error { _, err := c.Details(ctx, "O1"); return err }, true,
+			[]string{methodDetail, "refused"}},
 	}
-	if n := admits.Load(); n != 1 {
-		t.Fatalf("first call: %d admits, want 1 (the token fetch)", n)
-	}
-	f.revoke()
-	if _, err := c.Details(ctx, "O1"); err != nil {
-		t.Fatal(err)
-	}
-	if n := admits.Load(); n != 3 {
-		t.Fatalf("after a 510: %d admits, want 3 (+ resend, + token fetch)", n)
-	}
-	f.revoke()
-	refuse.Store(true)
-	if _, err := c.Details(ctx, "O1"); err == nil {
-		t.Fatal("a refused admission let the resend go")
-	}
-	if gets, _, _ := f.counts(); gets != 2 {
-		t.Fatalf("token.get %d times, want 2: a refused admission must not fetch", gets)
+	for _, st := range steps {
+		if st.before != nil {
+			st.before()
+		}
+		err := st.do()
+		if (err != nil) != st.wantErr {
+			t.Fatalf("%s: err = %v, want error %v", st.name, err, st.wantErr)
+		}
+		if got := log.take(); !slices.Equal(got, st.want) {
+			t.Fatalf("%s: events %q, want %q", st.name, got, st.want)
+		}
 	}
 }

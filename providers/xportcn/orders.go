@@ -85,7 +85,8 @@ func previewBody(req *providers.OrderRequest) previewRequest {
 //
 // A result with status false or a cargo line with a resultCode is a
 // *providers.PermanentError carrying that resultCode ("500_004") and message;
-// no common supported trade type is CodeNoTradeType.
+// no common supported trade type is CodeNoTradeType. A negative amount (or
+// sums beyond maxFen) is a malformed answer: a *providers.TransientError.
 func (c *Client) Preview(ctx context.Context, req *providers.OrderRequest) (*providers.Quote, error) {
 	var data previewData
 	if _, err := c.call(ctx, opPreview, c.cfg.Paths.Preview, previewBody(req), &data); err != nil {
@@ -116,6 +117,9 @@ func quoteOf(req *providers.OrderRequest, data *previewData) (*providers.Quote, 
 			return nil, &providers.PermanentError{Op: opPreview, Code: code, Message: r.Message}
 		}
 		goods, freight, service := int64(r.SumPaymentNoCarriage), int64(r.SumCarriage), int64(r.AdditionalFee)
+		if goods < 0 || freight < 0 || service < 0 || r.SumPayment < 0 {
+			return nil, badAmount("a negative amount in a preview result")
+		}
 		q.Goods += goods
 		q.Freight += freight
 		q.Service += service
@@ -124,7 +128,15 @@ func quoteOf(req *providers.OrderRequest, data *previewData) (*providers.Quote, 
 		} else {
 			q.Total += goods + freight + service
 		}
+		// Each amount is at most maxFen: checking the sums after every
+		// result keeps them from overflowing, however many results come.
+		if q.Goods > maxFen || q.Freight > maxFen || q.Service > maxFen || q.Total > maxFen {
+			return nil, badAmount("preview amounts out of range")
+		}
 		for _, line := range r.CargoList {
+			if line.FinalUnitPrice < 0 || line.Amount < 0 {
+				return nil, badAmount(fmt.Sprintf("a negative amount in cargo line offer %s spec %s", line.OfferID, line.SpecID))
+			}
 			offer, _ := strconv.ParseInt(string(line.OfferID), 10, 64)
 			q.Lines = append(q.Lines, providers.QuoteLine{
 				ProductID: offer,
@@ -141,6 +153,14 @@ func quoteOf(req *providers.OrderRequest, data *previewData) (*providers.Quote, 
 			Message: "no trade type with opSupport true is offered for this cart"}
 	}
 	return q, nil
+}
+
+// badAmount is a preview answer whose amounts cannot be right (negative,
+// or out of range): a malformed answer, transient like any other (the
+// provider may fix it; a broken provider trips the breaker instead of
+// failing orders for good), never a quote.
+func badAmount(what string) error {
+	return &providers.TransientError{Op: opPreview, Err: fmt.Errorf("malformed answer: %s", what)}
 }
 
 // quantityOf is the quantity of the request item with this offer and spec
