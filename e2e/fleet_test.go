@@ -92,10 +92,11 @@ func TestThreeWorkerProcessesShareOneQuota(t *testing.T) {
 		t.Skip("builds and runs worker processes")
 	}
 	if os.Getenv("FLEET_STRICT") != "1" {
-		// Issue 4 is open: Depal still ends 2 requests over quota per run
-		// (Xportcn 0) after token fetches and 510 resends were put under the
-		// shared quota (depal.Config.Admit); run with FLEET_STRICT=1 to see it.
-		t.Skip("known open: Depal exceeds the shared quota by ~2 requests per run (FLEET_STRICT=1 runs it)")
+		// Depal's own excess (requests granted, then held behind a token
+		// fetch and sent together) is fixed. What remains: on a loaded host
+		// (load 9-11 on 2 CPUs) either provider can end 1-10 over, because
+		// starved processes deliver and count arrivals in bunches.
+		t.Skip("flaky on a loaded host: arrival bunching under CPU starvation (FLEET_STRICT=1 runs it)")
 	}
 	const (
 		rate  = 20
@@ -149,7 +150,7 @@ func TestThreeWorkerProcessesShareOneQuota(t *testing.T) {
 			t.Errorf("%s: the simulator saw no request", p)
 		}
 		if v := c.QuotaViolations[p]; v != 0 {
-			t.Errorf("%s: simulator counted %d quota violations, want 0 (calls that bypass the gate: %d token)",
+			t.Errorf("%s: simulator counted %d quota violations, want 0 (token fetches among the requests: %d)",
 				p, v, c.Requests[p]["token"])
 		}
 	}
