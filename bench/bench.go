@@ -253,7 +253,7 @@ func (e *env) submit(ctx context.Context, reqs []providers.OrderRequest) error {
 			return err
 		}
 		if res.Outcome != tasks.Accepted {
-			return fmt.Errorf("submit %s: %s (%v)", r.OutOrderID, res.Outcome, res.Err)
+			return fmt.Errorf("submit %s: %s (%w)", r.OutOrderID, res.Outcome, res.Err)
 		}
 	}
 	return nil
@@ -267,7 +267,7 @@ func (e *env) workerBinary(ctx context.Context) (string, error) {
 	bin := filepath.Join(e.dir, "worker")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "orderflow/cmd/worker")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build orderflow/cmd/worker: %v\n%s", err, out)
+		return "", fmt.Errorf("go build orderflow/cmd/worker: %w\n%s", err, out)
 	}
 	e.bin = bin
 	return bin, nil

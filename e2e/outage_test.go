@@ -45,7 +45,12 @@ func TestRedisOutage(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("Run: %v", err)
 	}
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 	status := func(path string) int {
 		c := http.Client{Timeout: 3 * time.Second}
 		resp, err := c.Get(info.AdminURL + path)

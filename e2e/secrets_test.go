@@ -107,7 +107,9 @@ func TestFullRunLeaksNoSecretAndMovesMetrics(t *testing.T) {
 		if !stopped {
 			stopped = true
 			cancel()
-			<-done
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
 		}
 	}
 	t.Cleanup(stop)

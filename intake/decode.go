@@ -108,7 +108,7 @@ func Decode(r io.Reader, limit int) ([]Entry, error) {
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	first, err := skipSpace(br)
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return nil, nil
 	}
 	if err != nil {
@@ -198,7 +198,7 @@ func decodeArray(br *bufio.Reader, limit int) ([]Entry, error) {
 // first '{' is not yet consumed.
 func decodeObjects(br *bufio.Reader, limit int) ([]Entry, error) {
 	line, tooLong, err := readLine(br)
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, &BatchError{Err: fmt.Errorf("intake: read: %w", err)}
 	}
 	if !tooLong && incomplete(line) {
@@ -207,7 +207,7 @@ func decodeObjects(br *bufio.Reader, limit int) ([]Entry, error) {
 	out := []Entry{lineEntry(1, line, tooLong)}
 	for n := 2; err == nil; {
 		line, tooLong, err = readLine(br)
-		if err != nil && err != io.EOF {
+		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, &BatchError{N: n, Err: fmt.Errorf("intake: read: %w", err)}
 		}
 		if !tooLong && len(bytes.TrimSpace(line)) == 0 {
@@ -250,7 +250,7 @@ func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
 				line = append(line, chunk...)
 			}
 		}
-		if err == bufio.ErrBufferFull {
+		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
 		return line, tooLong, err
@@ -266,7 +266,7 @@ func decodeStream(r io.Reader, limit int) ([]Entry, error) {
 	for n := 1; ; n++ {
 		var raw json.RawMessage
 		err := dec.Decode(&raw)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if n > limit {
@@ -289,7 +289,7 @@ func batchErr(n int, err error) error {
 	case errors.Is(err, ErrTooLarge):
 		return &BatchError{N: n, Err: fmt.Errorf("%w: larger than %d bytes", ErrTooLarge, MaxOrderBytes)}
 	case errors.As(err, &se):
-		return &BatchError{N: n, Err: fmt.Errorf("%w: %v (at byte %d)", ErrMalformed, se, se.Offset)}
+		return &BatchError{N: n, Err: fmt.Errorf("%w: %w (at byte %d)", ErrMalformed, se, se.Offset)}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &BatchError{N: n, Err: fmt.Errorf("%w: unexpected end of input", ErrMalformed)}
 	}

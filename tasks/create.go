@@ -9,9 +9,6 @@ import (
 	"orderflow/providers"
 )
 
-// errCancelled stops a create whose order was cancelled before it was sent.
-var errCancelled = errors.New("tasks: cancelled before create")
-
 // create places the order at the provider, exactly once. The attempt is
 // recorded before anything is sent; every later attempt (a retry, a re-run
 // after a crash) first looks the order up by outOrderId and creates only

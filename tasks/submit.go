@@ -40,7 +40,7 @@ type SubmitResult struct {
 func Submit(ctx context.Context, st *orders.Store, enq Enqueuer, deadline time.Duration, req providers.OrderRequest) (SubmitResult, error) {
 	t, err := NewPreviewTask(req)
 	if err != nil {
-		return SubmitResult{Outcome: Invalid, Err: err}, nil
+		return SubmitResult{Outcome: Invalid, Err: err}, nil //nolint:nilerr // an invalid order is an answer, not a failure
 	}
 	rec, created, err := st.Create(ctx, req, deadline)
 	if err != nil {

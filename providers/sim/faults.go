@@ -53,11 +53,6 @@ func (f Faults) validate() error {
 	return nil
 }
 
-func (f Faults) any() bool {
-	return f.HTTP5xx > 0 || f.Slow > 0 || f.Throttle > 0 || f.CommitThenDrop > 0 ||
-		f.DuplicatePush > 0 || f.ReorderPush > 0
-}
-
 // faultPlan is what happens to one request.
 type faultPlan struct {
 	status5xx int           // non-zero: answer this HTTP status, do nothing

@@ -62,9 +62,8 @@ func TestInjected5xxAndThrottleDoNothing(t *testing.T) {
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" {
 		t.Errorf("throttle: HTTP %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	tok := "x"
 	s.SetFaults(Faults{})
-	tok = dToken(t, s)
+	tok := dToken(t, s)
 	s.SetFaults(Faults{Throttle: 1})
 	if _, env, _ := dPost(t, s, tok, DepalMethodPreview, dCart("f5", [2]int64{1, 1}), nil); env.Code != "600" {
 		t.Errorf("depal throttle: code %s", env.Code)
@@ -101,7 +100,7 @@ func TestCommitThenDrop(t *testing.T) {
 	s := start(t, Config{Faults: Faults{CommitThenDrop: 1}})
 	// Xportcn: the create is done, the client sees the connection dropped.
 	_, _, err := xPost(t, s, XportcnPathCreate, xCart("drop-x", [2]int64{1, 1}), nil)
-	if err == nil || !(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)) {
+	if err == nil || (!errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isReset(err)) {
 		t.Fatalf("create: err %v, want a dropped connection", err)
 	}
 	var list struct {

@@ -134,7 +134,7 @@ func (c *Client) classifyCode(op string, isCreate bool, env *envelope, h http.He
 	case code == codeUnauthorized || code == codeForbidden:
 		return &providers.AuthError{Op: op, Code: codeText, Message: msg}
 	case code == codeNotFound && op != opPreview && op != opCreate:
-		return fmt.Errorf("%s: %w: %v", op, providers.ErrNotFound, apiErr)
+		return fmt.Errorf("%s: %w: %w", op, providers.ErrNotFound, apiErr)
 	case code >= 500 && code <= 599:
 		if isCreate {
 			return &providers.UnknownOutcomeError{Op: op, Err: apiErr}
