@@ -24,6 +24,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"orderflow/internal/redisproc"
 	"orderflow/internal/testkit"
 	"orderflow/orders"
 	"orderflow/providers"
@@ -126,7 +127,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	rs, err := startRedis(dir)
+	rs, err := redisproc.Start(dir)
 	if err != nil {
 		return nil, err
 	}

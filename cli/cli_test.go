@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"orderflow/cli"
+	"orderflow/internal/redisproc"
 	"orderflow/internal/redistest"
 	"orderflow/orders"
 	"orderflow/providers"
@@ -285,7 +286,7 @@ func TestSubmitBatchError(t *testing.T) {
 }
 
 func TestUnreachableRedis(t *testing.T) {
-	port, err := redistest.FreePort() // nothing listens there
+	port, err := redisproc.FreePort() // nothing listens there
 	if err != nil {
 		t.Fatal(err)
 	}
