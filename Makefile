@@ -13,9 +13,13 @@ help: ## list the targets
 run: build ## the embedded default: worker + demo orders, watched until all are terminal; Ctrl-C stops
 	@./scripts/demo.sh
 
+# The process-level suites (e2e, chaos) run after the rest, one package at
+# a time: they measure quotas and kill processes, and want the cores.
+SLOW_PKGS := ./e2e ./chaos
 test: ## the whole suite, with -race (REQUIRE_REDIS=1 makes a missing redis-server a failure)
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -vE '/(e2e|chaos)$$')
+	$(GO) test -race -count=1 -timeout 15m -p 1 $(SLOW_PKGS)
 
 build: ## build bin/worker, bin/enqueue, bin/providersim
 	@mkdir -p $(BIN)
