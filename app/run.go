@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -182,11 +183,14 @@ func tickTTLs(m *miniredis.Miniredis) func() {
 }
 
 // startSim starts the embedded simulator on a free loopback port, with
-// quotas matching the worker's and light faults so retries show.
+// light faults so retries show, and quotas the worker's settings leave
+// ratelimit.Headroom under (the provider's burst is larger by the
+// requests of one ArrivalSpread).
 func startSim(s *Settings, pushURL string, log *slog.Logger) (*sim.Sim, error) {
 	quota := map[string]sim.Quota{}
 	for _, p := range providers.Names {
-		quota[p] = sim.Quota{Rate: s.Rate[p], Burst: s.Burst[p]}
+		extra := int(math.Ceil(s.Rate[p] * ratelimit.ArrivalSpread.Seconds()))
+		quota[p] = sim.Quota{Rate: s.Rate[p], Burst: s.Burst[p] + extra}
 	}
 	simulator, err := sim.New(sim.Config{
 		Clock:   sim.NewAccelClock(EmbeddedSpeed),

@@ -130,9 +130,9 @@ func (e *env) quotaFleet(ctx context.Context, rep *Report) error {
 		"XPORTCN_BASE_URL=" + s.XportcnURL(), "XPORTCN_ACCESS_KEY=sim-ak",
 		"XPORTCN_ACCESS_SECRET=sim-secret-x", "XPORTCN_USER_ID=sim-user",
 		fmt.Sprintf("XPORTCN_RATE=%g", e.opt.Quota),
-		// One below the provider's burst: the headroom for network jitter
-		// between Redis granting and the provider counting (BENCHMARKS.md).
-		fmt.Sprintf("XPORTCN_BURST=%d", e.opt.QuotaBurst-1),
+		// ratelimit.Headroom: room for network jitter between Redis
+		// granting and the provider counting (BENCHMARKS.md).
+		fmt.Sprintf("XPORTCN_BURST=%d", ratelimit.Headroom(ratelimit.Quota{Rate: e.opt.Quota, Burst: e.opt.QuotaBurst}).Burst),
 		"POLL_SCHEDULE=300ms,600ms,1s",
 		"ADMIN_ADDR=127.0.0.1:0",
 		"LOG_FORMAT=json",

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -37,6 +36,7 @@ import (
 	"orderflow/orders"
 	"orderflow/providers"
 	"orderflow/providers/sim"
+	"orderflow/ratelimit"
 	"orderflow/tasks"
 )
 
@@ -65,7 +65,7 @@ type Config struct {
 	// second; zero means 50. The workers get the same rate.
 	Rate float64
 	// Burst is each provider's burst at the simulator; zero means 10. The
-	// workers get WorkerBurst(Rate, Burst): headroom for requests granted
+	// workers get ratelimit.Headroom of it: room for requests granted
 	// at Redis's time arriving closer together at the simulator.
 	Burst int
 	// Faults are the simulator's faults; a zero Faults means DefaultFaults
@@ -355,7 +355,7 @@ func (r *run) setUp(ctx context.Context) error {
 	}
 	for _, p := range providers.Names {
 		up := strings.ToUpper(p)
-		r.env = append(r.env, fmt.Sprintf("%s_RATE=%g", up, r.cfg.Rate), fmt.Sprintf("%s_BURST=%d", up, WorkerBurst(r.cfg.Rate, r.cfg.Burst)))
+		r.env = append(r.env, fmt.Sprintf("%s_RATE=%g", up, r.cfg.Rate), fmt.Sprintf("%s_BURST=%d", up, ratelimit.Headroom(ratelimit.Quota{Rate: r.cfg.Rate, Burst: r.cfg.Burst}).Burst))
 	}
 	for i := 0; i < r.cfg.Workers; i++ {
 		if err := r.addWorker(); err != nil {
@@ -740,17 +740,4 @@ func terminalEvents(ctx context.Context, rdb *redis.Client) (map[string]int, err
 		}
 		start = "(" + evs[len(evs)-1].ID
 	}
-}
-
-// arrivalSpread is how much closer together than granted two requests may
-// reach the provider: connection set-up, scheduling on a busy host, a
-// Redis pause between two grants.
-const arrivalSpread = 100 * time.Millisecond
-
-// WorkerBurst is the burst to give workers against a provider quota of
-// rate and burst: the provider's burst less the requests one arrivalSpread
-// holds at that rate, and at least 1. The rate stays whole, so throughput
-// is not lost; only the initial burst is smaller.
-func WorkerBurst(rate float64, burst int) int {
-	return max(1, burst-int(math.Ceil(rate*arrivalSpread.Seconds())))
 }

@@ -99,13 +99,9 @@ func TestThreeWorkerProcessesShareOneQuota(t *testing.T) {
 		rate  = 10
 		burst = 4
 	)
-	// The workers run one below the provider's burst. Redis grants a call
-	// at Redis's time, the provider counts it when it arrives; two grants
-	// 1/rate apart can arrive closer when the first is delayed more (HTTP
-	// connection set-up, scheduling), and at a full bucket that is one call
-	// over. One token of headroom absorbs a spread of up to 1/rate (100 ms
-	// here) and costs no throughput: the rate is unchanged.
-	workerBurst := burst - 1
+	// The workers run at ratelimit.Headroom of the provider's quota (here
+	// one below its burst): room for grants arriving bunched.
+	workerBurst := ratelimit.Headroom(ratelimit.Quota{Rate: rate, Burst: burst}).Burst
 	srv := redistest.Real(t)
 	s := testkit.StartSim(t, sim.Config{
 		Clock:    sim.NewAccelClock(3600),

@@ -37,3 +37,16 @@ func ExampleNewLocal() {
 	// throttled: wait 5s
 	// depal: wait 0s
 }
+
+// Workers sharing a provider quota of 50 requests/s with a burst of 10 run
+// at the same rate with a smaller burst, so requests granted 20 ms apart
+// but delivered unevenly never reach the provider over its bucket.
+func ExampleHeadroom() {
+	fmt.Printf("%+v\n", ratelimit.Headroom(ratelimit.Quota{Rate: 50, Burst: 10}))
+	fmt.Printf("%+v\n", ratelimit.Headroom(ratelimit.Quota{Rate: 10, Burst: 4}))
+	fmt.Printf("%+v\n", ratelimit.Headroom(ratelimit.Quota{Rate: 100, Burst: 5}))
+	// Output:
+	// {Rate:50 Burst:5}
+	// {Rate:10 Burst:3}
+	// {Rate:100 Burst:1}
+}

@@ -71,3 +71,18 @@ func Wait(ctx context.Context, l Limiter, key string) error {
 		}
 	}
 }
+
+// ArrivalSpread is how much closer together than granted two requests may
+// reach the provider: connection set-up, scheduling on a busy host, a
+// Redis pause between two grants. Headroom leaves room for it.
+const ArrivalSpread = 100 * time.Millisecond
+
+// Headroom returns the quota to configure workers with against a
+// provider's quota p: the same rate (no throughput is lost) and a burst
+// smaller by the requests one ArrivalSpread holds at that rate, at least 1.
+// Grants are made at Redis's time but counted by the provider when they
+// arrive; without it, requests delayed unequally arrive bunched and a full
+// bucket counts them over.
+func Headroom(p Quota) Quota {
+	return Quota{Rate: p.Rate, Burst: max(1, p.Burst-int(math.Ceil(p.Rate*ArrivalSpread.Seconds())))}
+}
