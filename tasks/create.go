@@ -42,7 +42,7 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 			return fmt.Errorf("reconcile by outOrderId: %w", err)
 		}
 	}
-	_, err = h.update(ctx, j, func(r *orders.Record) error {
+	r, err = h.update(ctx, j, func(r *orders.Record) error {
 		if len(r.ProviderOrderIDs) > 0 || r.Terminal() {
 			return errStop
 		}
@@ -55,9 +55,6 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 		return nil
 	})
 	if err != nil {
-		return err
-	}
-	if r, err = h.cfg.Store.Get(ctx, j.key); err != nil {
 		return err
 	}
 	if r.Terminal() || len(r.ProviderOrderIDs) > 0 {
