@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"orderflow/providers/internal/wirejson"
 	"strings"
 
 	"orderflow/providers"
@@ -48,32 +49,9 @@ func (e *envelope) hasData() bool {
 	return len(d) > 0 && !bytes.Equal(d, []byte("null"))
 }
 
-// flexString is a string on the wire that some answers may send as a JSON
-// number (a code, an order id). A number keeps its exact text: no float
-// conversion, so 19-digit 1688 order ids survive.
-type flexString string
-
-// UnmarshalJSON accepts a JSON string, a number (kept as its text) or null.
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*f = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(s)
-	default:
-		var n json.Number
-		if err := json.Unmarshal(b, &n); err != nil {
-			return fmt.Errorf("depal: want a string or a number, got %s", b)
-		}
-		*f = flexString(n.String())
-	}
-	return nil
-}
+// flexString is a string on the wire that may arrive as a number or a
+// boolean, kept as its exact text.
+type flexString = wirejson.Text
 
 // yuan is an amount in yuan as Depal sends it: a decimal string ("2.48").
 // A bare JSON number is accepted too and kept as its exact text.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"orderflow/providers/internal/wirejson"
 	"strconv"
 	"strings"
 )
@@ -47,35 +48,9 @@ func (e *envelope) hasData() bool {
 	return len(d) > 0 && !bytes.Equal(d, []byte("null"))
 }
 
-// flexString is a string on the wire that may arrive as a JSON number (an
-// order id, an offer id). A number keeps its exact text, so 19-digit 1688
-// order ids never pass through float64.
-type flexString string
-
-// UnmarshalJSON accepts a JSON string, a number (kept as its text), a
-// boolean (kept as its text) or null.
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*f = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(s)
-	case bytes.Equal(b, []byte("true")), bytes.Equal(b, []byte("false")):
-		*f = flexString(b)
-	default:
-		var n json.Number
-		if err := json.Unmarshal(b, &n); err != nil {
-			return fmt.Errorf("xportcn: want a string or a number, got %.40s", b)
-		}
-		*f = flexString(n.String())
-	}
-	return nil
-}
+// flexString is a string on the wire that may arrive as a number or a
+// boolean, kept as its exact text.
+type flexString = wirejson.Text
 
 // flexInt is an integer that may arrive as a JSON number or a numeric
 // string (an envelope code, a platform number).
