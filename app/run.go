@@ -46,8 +46,11 @@ type Info struct {
 }
 
 // Run runs the worker until ctx ends, then drains. started, when set, is
-// called once everything serves.
+// called once everything serves. A nil log discards.
 func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info)) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	var (
 		info    = Info{Embedded: s.Embedded()}
 		cleanup []func()
