@@ -334,12 +334,3 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error
 	}
 	return nil
 }
-
-// requests is the simulator's request count for provider.
-func requests(s *sim.Sim, provider string) int64 {
-	var n int64
-	for _, v := range s.Counters().Requests[provider] {
-		n += v
-	}
-	return n
-}

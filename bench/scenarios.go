@@ -490,7 +490,7 @@ func (e *env) isolation(ctx context.Context, rep *Report) error {
 		}
 		ops := float64(isolationOrders) / time.Since(start).Seconds()
 		e.log.Info("isolation", "xportcn_down", xDown, "depal_orders_per_s", ops,
-			"xportcn_created", cnt.xCreated.Load(), "xportcn_requests", requests(s, providers.Xportcn))
+			"xportcn_created", cnt.xCreated.Load(), "xportcn_requests", s.Counters().RequestsTo(providers.Xportcn))
 		return ops, nil
 	}
 	var err error

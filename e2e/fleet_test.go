@@ -26,10 +26,22 @@ import (
 	"orderflow/tasks"
 )
 
+// workerProc is a worker process started by startWorkerProcess.
+type workerProc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// kill ends the process by its PID with SIGKILL and waits for it.
+func (w *workerProc) kill() {
+	_ = w.cmd.Process.Kill()
+	<-w.exited
+}
+
 // startWorkerProcess runs the worker binary with env added to the
 // environment. It is stopped by its PID (SIGTERM, then Kill after 5 s) when
 // the test ends; its stderr goes to a file printed if the test failed.
-func startWorkerProcess(tb testing.TB, bin, name string, env []string) *exec.Cmd {
+func startWorkerProcess(tb testing.TB, bin, name string, env []string) *workerProc {
 	tb.Helper()
 	logPath := filepath.Join(tb.TempDir(), name+".log")
 	logf, err := os.Create(logPath)
@@ -61,11 +73,12 @@ func startWorkerProcess(tb testing.TB, bin, name string, env []string) *exec.Cmd
 			tb.Logf("--- %s (pid %d) stderr, tail ---\n%s", name, cmd.Process.Pid, b)
 		}
 	})
-	return cmd
+	return &workerProc{cmd: cmd, exited: exited}
 }
 
 // workerEnv is the environment of a worker process serving both providers
-// of s on the Redis at redisURL, at the given per-provider rate and burst.
+// of s on the Redis at redisURL, at the given per-provider rate (0:
+// unlimited) and burst.
 func workerEnv(s *sim.Sim, redisURL string, rate float64, burst int) []string {
 	env := []string{
 		"REDIS_URL=" + redisURL,
@@ -197,14 +210,6 @@ func (b *breakerLog) states(provider string) []string {
 	return out
 }
 
-func requestsOf(s *sim.Sim, provider string) int64 {
-	var n int64
-	for _, v := range s.Counters().Requests[provider] {
-		n += v
-	}
-	return n
-}
-
 // TestProviderDownBreakerIsolation: Xportcn answers 503 to everything. Its
 // breaker opens, no call reaches it while open, its tasks are deferred
 // without spending attempts, and Depal orders complete meanwhile; once it
@@ -249,16 +254,16 @@ func TestProviderDownBreakerIsolation(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("xportcn breaker never opened; states %v, %d requests", obs.states(providers.Xportcn), requestsOf(s, providers.Xportcn))
+			t.Fatalf("xportcn breaker never opened; states %v, %d requests", obs.states(providers.Xportcn), s.Counters().RequestsTo(providers.Xportcn))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	// No call reaches the provider while open: sample the count across
 	// most of the open interval (after calls in flight at the opening land).
 	time.Sleep(time.Until(opened.Add(100 * time.Millisecond)))
-	before := requestsOf(s, providers.Xportcn)
+	before := s.Counters().RequestsTo(providers.Xportcn)
 	time.Sleep(time.Until(opened.Add(openTimeout * 8 / 10)))
-	after := requestsOf(s, providers.Xportcn)
+	after := s.Counters().RequestsTo(providers.Xportcn)
 	if after != before {
 		t.Errorf("xportcn requests grew %d -> %d while its breaker was open", before, after)
 	}
@@ -274,7 +279,7 @@ func TestProviderDownBreakerIsolation(t *testing.T) {
 	// tasks cycle retry -> pending -> active together (they share the
 	// breaker's wait), so each is read by its id rather than from a
 	// snapshot of the retry set.
-	reached := requestsOf(s, providers.Xportcn)
+	reached := s.Counters().RequestsTo(providers.Xportcn)
 	var deferredFree, retried int
 	states := map[string]int{}
 	for _, p := range xb {

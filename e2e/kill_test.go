@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,62 +15,6 @@ import (
 	"orderflow/providers/sim"
 	"orderflow/tasks"
 )
-
-// workerProc is a worker process, stopped by its PID when the test ends.
-type workerProc struct {
-	cmd *exec.Cmd
-	log string
-}
-
-func startWorkerProc(tb testing.TB, bin string, env []string, name string) *workerProc {
-	tb.Helper()
-	logPath := filepath.Join(tb.TempDir(), name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	p := &workerProc{cmd: cmd, log: logPath}
-	tb.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		}
-		f.Close()
-		if tb.Failed() {
-			b, _ := os.ReadFile(logPath)
-			if len(b) > 8000 {
-				b = b[len(b)-8000:]
-			}
-			tb.Logf("%s log (tail):\n%s", name, b)
-		}
-	})
-	return p
-}
-
-func simEnv(s *sim.Sim, redisURL string) []string {
-	return []string{
-		"REDIS_URL=" + redisURL,
-		"ADMIN_ADDR=127.0.0.1:0",
-		"LOG_FORMAT=text",
-		"XPORTCN_BASE_URL=" + s.XportcnURL(), "XPORTCN_ACCESS_KEY=sim-ak", "XPORTCN_ACCESS_SECRET=sim-secret-x", "XPORTCN_USER_ID=sim-user",
-		"DEPAL_BASE_URL=" + s.DepalURL(), "DEPAL_APP_KEY=simapp", "DEPAL_APP_SECRET=sim-secret-d",
-		"XPORTCN_RATE=0", "DEPAL_RATE=0",
-		"POLL_SCHEDULE=200ms,500ms,1s",
-	}
-}
 
 // TestWorkerKilledDuringCreates kills a worker process (SIGKILL) while
 // creates are in flight, starts another, and still ends with every order
@@ -90,8 +31,8 @@ func TestWorkerKilledDuringCreates(t *testing.T) {
 		Latency:  300 * time.Millisecond, // creates stay in flight long enough to be cut
 		Faults:   sim.Faults{Seed: 3, CommitThenDrop: 0.1},
 	})
-	env := simEnv(s, srv.URL())
-	a := startWorkerProc(t, bin, env, "worker-a")
+	env := workerEnv(s, srv.URL(), 0, 0)
+	a := startWorkerProcess(t, bin, "worker-a", env)
 
 	rdb := srv.Client(t)
 	st := orders.NewStore(rdb, orders.Config{})
@@ -115,10 +56,7 @@ func TestWorkerKilledDuringCreates(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := a.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = a.cmd.Wait()
+	a.kill()
 	inflight := 0
 	for _, p := range batch {
 		if r, err := st.Get(ctx, p.Key()); err == nil && r.CreateAttempts > 0 && len(r.ProviderOrderIDs) == 0 {
@@ -127,7 +65,7 @@ func TestWorkerKilledDuringCreates(t *testing.T) {
 	}
 	t.Logf("worker A killed with %d creates sent and not recorded", inflight)
 
-	startWorkerProc(t, bin, env, "worker-b")
+	startWorkerProcess(t, bin, "worker-b", env)
 	recs := testkit.WaitEnded(t, st, batch, 4*time.Minute)
 	testkit.CheckStates(t, batch, recs)
 	if d := s.Counters().Duplicates; d != 0 {

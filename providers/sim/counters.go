@@ -32,6 +32,15 @@ type Counters struct {
 	Pushes int64 `json:"pushes"`
 }
 
+// RequestsTo is how many calls reached provider, over every operation.
+func (c Counters) RequestsTo(provider string) int64 {
+	var n int64
+	for _, v := range c.Requests[provider] {
+		n += v
+	}
+	return n
+}
+
 // counters is the live, mutex-guarded Counters.
 type counters struct {
 	mu sync.Mutex
