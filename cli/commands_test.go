@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"orderflow/cli"
+	"orderflow/internal/testkit"
 	"orderflow/orders"
 	"orderflow/providers"
 	"orderflow/tasks"
@@ -128,9 +129,9 @@ func TestStatusLookups(t *testing.T) {
 
 // watch runs `enqueue watch args...` in a goroutine and returns its
 // stderr and a channel with its result.
-func (b *bundle) watch(t *testing.T, ctx context.Context, args ...string) (*syncBuffer, <-chan result) {
+func (b *bundle) watch(t *testing.T, ctx context.Context, args ...string) (*testkit.SyncBuffer, <-chan result) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb testkit.SyncBuffer
 	done := make(chan result, 1)
 	go func() {
 		code := cli.Main(ctx, append([]string{"watch", "--interval", "10ms"}, args...), strings.NewReader(""), &out, &errb, b.getenv)

@@ -72,12 +72,12 @@ func TestRedisOutage(t *testing.T) {
 		}
 	}
 	// Let the pipeline get going, then take Redis away mid-flight.
-	waitFor(t, 20*time.Second, "some orders created", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "some orders created", func() bool {
 		c := s.Counters()
 		return c.OrdersCreated["xportcn"]+c.OrdersCreated["depal"] >= 5
 	})
 	srv.Stop()
-	waitFor(t, 10*time.Second, "/readyz to report not ready", func() bool { return status("/readyz") == http.StatusServiceUnavailable })
+	testkit.WaitFor(t, 10*time.Second, "/readyz to report not ready", func() bool { return status("/readyz") == http.StatusServiceUnavailable })
 	time.Sleep(3 * time.Second) // an outage long enough for every loop to hit it
 	if c := status("/healthz"); c != http.StatusOK {
 		t.Fatalf("/healthz during the outage = %d, want 200 (the process is alive)", c)
@@ -88,7 +88,7 @@ func TestRedisOutage(t *testing.T) {
 	default:
 	}
 	srv.Restart(t)
-	waitFor(t, 15*time.Second, "/readyz to recover", func() bool { return status("/readyz") == http.StatusOK })
+	testkit.WaitFor(t, 15*time.Second, "/readyz to recover", func() bool { return status("/readyz") == http.StatusOK })
 
 	recs := testkit.WaitEnded(t, st, batch, 4*time.Minute)
 	testkit.CheckStates(t, batch, recs)

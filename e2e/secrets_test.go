@@ -25,24 +25,6 @@ import (
 	"orderflow/providers/sim"
 )
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFullRunLeaksNoSecretAndMovesMetrics runs the worker as `worker` does
 // (app.Run, settings from the environment) against a password-protected
 // redis-server and the simulator with faults and short-lived tokens, logs
@@ -88,7 +70,7 @@ func TestFullRunLeaksNoSecretAndMovesMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	infoc := make(chan app.Info, 1)
@@ -176,7 +158,7 @@ func TestFullRunLeaksNoSecretAndMovesMetrics(t *testing.T) {
 	}
 
 	// Give the callbacks a moment, then stop and scan everything.
-	waitFor(t, 20*time.Second, "callbacks delivered", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "callbacks delivered", func() bool {
 		hooks.Lock()
 		defer hooks.Unlock()
 		return len(received) >= 10
@@ -242,15 +224,4 @@ func httpDo(t *testing.T, method, url, token string, body []byte) (int, string) 
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
