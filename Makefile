@@ -15,7 +15,7 @@ run: build ## the embedded default: worker + demo orders, watched until all are 
 
 # The process-level suites (e2e, chaos) run after the rest, one package at
 # a time: they measure quotas and kill processes, and want the cores.
-SLOW_PKGS := ./e2e ./chaos
+SLOW_PKGS := ./e2e ./internal/chaos
 test: ## the whole suite, with -race (REQUIRE_REDIS=1 makes a missing redis-server a failure)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -vE '/(e2e|chaos)$$')

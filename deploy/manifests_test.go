@@ -22,10 +22,11 @@ import (
 	"github.com/hibiken/asynq"
 	"gopkg.in/yaml.v3"
 
-	"orderflow/app"
+	"orderflow/internal/app"
 	"orderflow/internal/fakeprovider"
+	"orderflow/internal/metrics"
+	"orderflow/internal/pipeline"
 	"orderflow/internal/redistest"
-	"orderflow/metrics"
 	"orderflow/providers"
 	"orderflow/tasks"
 )
@@ -34,9 +35,9 @@ import (
 // adminCloseTimeout, and SHUTDOWN_TIMEOUT > longestTaskTimeout.
 const (
 	// longestTaskTimeout is the asynq Timeout of the longest task type.
-	longestTaskTimeout = tasks.LongestTimeout
+	longestTaskTimeout = pipeline.LongestTimeout
 	// adminCloseTimeout is how long app.Run gives the admin HTTP server to
-	// close after the asynq servers drained (app/run.go).
+	// close after the asynq servers drained (internal/app/run.go).
 	adminCloseTimeout = 5 * time.Second
 )
 
@@ -47,7 +48,7 @@ const (
 	exampleSecret = "secret.example.yaml"
 	dashboardFile = "grafana/orderflow.json"
 	dockerfile    = "Dockerfile"
-	settingsFile  = "../app/settings.go"
+	settingsFile  = "../internal/app/settings.go"
 	workerName    = "worker"
 )
 
@@ -584,11 +585,11 @@ func TestEnvNamesAreWorkerSettings(t *testing.T) {
 		if known[e.Name] {
 			continue
 		}
-		t.Errorf("env %s is not a setting app/settings.go reads (a typo is silently ignored by the worker)", e.Name)
+		t.Errorf("env %s is not a setting internal/app/settings.go reads (a typo is silently ignored by the worker)", e.Name)
 	}
 }
 
-// workerSettings lists the env names app/settings.go reads: getenv("X"),
+// workerSettings lists the env names internal/app/settings.go reads: getenv("X"),
 // xxxVar(getenv, "X", ...) and the per-provider up+"_X".
 func workerSettings(tb testing.TB) map[string]bool {
 	tb.Helper()
@@ -677,7 +678,7 @@ func TestScaledObjectWatchesEveryQueue(t *testing.T) {
 	}
 	var want []string
 	for _, p := range providers.Names {
-		for q := range tasks.Queues(p) {
+		for q := range pipeline.Queues(p) {
 			want = append(want, "asynq:{"+q+"}:pending")
 		}
 	}

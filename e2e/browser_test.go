@@ -17,8 +17,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"orderflow/app"
+	"orderflow/internal/app"
 	"orderflow/internal/fakeprovider"
+	"orderflow/internal/pipeline"
 	"orderflow/internal/redistest"
 	"orderflow/providers"
 	"orderflow/tasks"
@@ -224,11 +225,11 @@ func TestWebUIListsQueues(t *testing.T) {
 			Address: providers.Address{FullName: "Li Lei", Mobile: "13800138000", Address: "1 Example Road"},
 			Items:   []providers.Item{{ProductID: 623456789012, SkuID: "b5f2", Quantity: 1}},
 		}
-		res, err := tasks.Submit(context.Background(), w.Store(), w.Client(), w.Deadline(), req)
+		res, err := pipeline.Submit(context.Background(), w.Store(), w.Client(), w.Deadline(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Outcome != tasks.Accepted {
+		if res.Outcome != pipeline.Accepted {
 			t.Fatalf("submit %s: %s (%v)", req.OutOrderID, res.Outcome, res.Err)
 		}
 		queues = append(queues, tasks.Queue(name, tasks.KindPreview))

@@ -10,17 +10,17 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"orderflow/app"
-	"orderflow/gate"
+	"orderflow/internal/app"
+	"orderflow/internal/gate"
+	"orderflow/internal/orders"
+	"orderflow/internal/pipeline"
 	"orderflow/internal/redistest"
 	"orderflow/internal/testkit"
-	"orderflow/orders"
 	"orderflow/providers"
 	"orderflow/providers/depal"
 	"orderflow/providers/sim"
 	"orderflow/providers/xportcn"
 	"orderflow/ratelimit"
-	"orderflow/tasks"
 )
 
 // gated builds the real clients for the simulator, behind gates.
@@ -70,10 +70,10 @@ func startWorker(tb testing.TB, srv *redistest.Server, ps map[string]providers.P
 	return w
 }
 
-func submitAll(tb testing.TB, w *app.Worker, batch []testkit.Planned, want tasks.Outcome) {
+func submitAll(tb testing.TB, w *app.Worker, batch []testkit.Planned, want pipeline.Outcome) {
 	tb.Helper()
 	for _, p := range batch {
-		res, err := tasks.Submit(context.Background(), w.Store(), w.Client(), w.Deadline(), p.Req)
+		res, err := pipeline.Submit(context.Background(), w.Store(), w.Client(), w.Deadline(), p.Req)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestOrdersUnderFaults(t *testing.T) {
 		rdb := srv.Client(t)
 		w := startWorker(t, srv, gated(t, s, rdb, nil))
 		batch := testkit.Batch("e2e", 120)
-		submitAll(t, w, batch, tasks.Accepted)
+		submitAll(t, w, batch, pipeline.Accepted)
 		recs := testkit.WaitEnded(t, w.Store(), batch, 3*time.Minute)
 		testkit.CheckStates(t, batch, recs)
 
@@ -143,7 +143,7 @@ func TestOrdersUnderFaults(t *testing.T) {
 		}
 
 		created := c.OrdersCreated[providers.Xportcn] + c.OrdersCreated[providers.Depal]
-		submitAll(t, w, batch, tasks.Duplicate)
+		submitAll(t, w, batch, pipeline.Duplicate)
 		time.Sleep(500 * time.Millisecond) // give a wrongly enqueued task time to show
 		if c2 := s.Counters(); c2.OrdersCreated[providers.Xportcn]+c2.OrdersCreated[providers.Depal] != created {
 			t.Errorf("re-submission created orders: %d -> %d", created, c2.OrdersCreated[providers.Xportcn]+c2.OrdersCreated[providers.Depal])

@@ -14,10 +14,11 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"orderflow/gate"
+	"orderflow/internal/gate"
+	"orderflow/internal/orders"
+	"orderflow/internal/pipeline"
 	"orderflow/internal/redistest"
 	"orderflow/internal/testkit"
-	"orderflow/orders"
 	"orderflow/providers"
 	"orderflow/providers/depal"
 	"orderflow/providers/sim"
@@ -134,11 +135,11 @@ func TestThreeWorkerProcessesShareOneQuota(t *testing.T) {
 	client := asynq.NewClientFromRedisClient(rdb)
 	batch := testkit.Batch("fleet", 40)
 	for _, p := range batch {
-		res, err := tasks.Submit(context.Background(), st, client, time.Hour, p.Req)
+		res, err := pipeline.Submit(context.Background(), st, client, time.Hour, p.Req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Outcome != tasks.Accepted {
+		if res.Outcome != pipeline.Accepted {
 			t.Fatalf("submit %s = %s (%v), want accepted", p.Key(), res.Outcome, res.Err)
 		}
 	}
@@ -243,7 +244,7 @@ func TestProviderDownBreakerIsolation(t *testing.T) {
 		}
 	}
 	s.SetDown(providers.Xportcn, true)
-	submitAll(t, w, xb, tasks.Accepted)
+	submitAll(t, w, xb, pipeline.Accepted)
 
 	// The breaker opens.
 	deadline := time.Now().Add(10 * time.Second)
@@ -269,7 +270,7 @@ func TestProviderDownBreakerIsolation(t *testing.T) {
 	}
 
 	// Depal keeps completing while Xportcn is down.
-	submitAll(t, w, db, tasks.Accepted)
+	submitAll(t, w, db, pipeline.Accepted)
 	drecs := testkit.WaitEnded(t, w.Store(), db, 60*time.Second)
 	testkit.CheckStates(t, db, drecs)
 
@@ -283,7 +284,7 @@ func TestProviderDownBreakerIsolation(t *testing.T) {
 	var deferredFree, retried int
 	states := map[string]int{}
 	for _, p := range xb {
-		ti, err := w.Inspector().GetTaskInfo(tasks.Queue(providers.Xportcn, tasks.KindPreview), tasks.TaskID(tasks.TypePreview, p.Key()))
+		ti, err := w.Inspector().GetTaskInfo(tasks.Queue(providers.Xportcn, tasks.KindPreview), pipeline.TaskID(tasks.TypePreview, p.Key()))
 		if err != nil {
 			t.Fatalf("%s: preview task: %v", p.Key(), err)
 		}

@@ -9,11 +9,11 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"orderflow/internal/orders"
+	"orderflow/internal/pipeline"
 	"orderflow/internal/redistest"
 	"orderflow/internal/testkit"
-	"orderflow/orders"
 	"orderflow/providers/sim"
-	"orderflow/tasks"
 )
 
 // TestWorkerKilledDuringCreates kills a worker process (SIGKILL) while
@@ -40,7 +40,7 @@ func TestWorkerKilledDuringCreates(t *testing.T) {
 	batch := testkit.Batch("kill", 60)
 	ctx := context.Background()
 	for _, p := range batch {
-		if _, err := tasks.Submit(ctx, st, client, time.Hour, p.Req); err != nil {
+		if _, err := pipeline.Submit(ctx, st, client, time.Hour, p.Req); err != nil {
 			t.Fatal(err)
 		}
 	}

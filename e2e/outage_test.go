@@ -8,12 +8,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"orderflow/app"
+	"orderflow/internal/app"
+	"orderflow/internal/orders"
+	"orderflow/internal/pipeline"
 	"orderflow/internal/redistest"
 	"orderflow/internal/testkit"
-	"orderflow/orders"
 	"orderflow/providers/sim"
-	"orderflow/tasks"
 
 	"github.com/hibiken/asynq"
 )
@@ -67,7 +67,7 @@ func TestRedisOutage(t *testing.T) {
 	client := asynq.NewClientFromRedisClient(rdb)
 	batch := testkit.Batch("outage", 40)
 	for _, p := range batch {
-		if _, err := tasks.Submit(context.Background(), st, client, time.Hour, p.Req); err != nil {
+		if _, err := pipeline.Submit(context.Background(), st, client, time.Hour, p.Req); err != nil {
 			t.Fatal(err)
 		}
 	}

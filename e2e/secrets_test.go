@@ -18,10 +18,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"orderflow/app"
+	"orderflow/internal/app"
 	"orderflow/internal/redistest"
 	"orderflow/internal/testkit"
-	"orderflow/orders"
+	"orderflow/internal/orders"
 	"orderflow/providers/sim"
 )
 

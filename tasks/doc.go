@@ -1,28 +1,27 @@
-// Package tasks is orderflow's task contract and pipeline: the asynq task
-// types, their payloads, queues and retry classes, and the handlers.
+// Package tasks is orderflow's task contract: the asynq task types, their
+// payloads, queue names and retry classes. Upstream Go programs import it
+// to enqueue orders with their own asynq client:
+//
+//	t, err := tasks.NewPreviewTask(order) // validated; a *providers.FieldError names the field
+//	_, err = client.Enqueue(t)            // a re-submission of the same order is a no-op
+//
+// It depends only on asynq and the provider model; the pipeline that runs
+// these tasks lives inside the worker (orderflow/internal/pipeline).
 //
 // A type string is never renamed once deployed: tasks of the old name would
 // wait in Redis for a handler that no longer exists.
 //
-//	type            queue              retry class
-//	order:preview   {provider}:preview  transient errors retried (MaxRetry 20), then failed
-//	order:create    {provider}:create   reconciles (lookup by outOrderId) before every re-send;
-//	                                    an outcome it cannot learn parks the order in needs_review
-//	order:poll      {provider}:poll     never fails: waits between polls are deferrals
-//	order:track     {provider}:poll     like order:poll, until the parcel is signed for
-//	order:cancel    {provider}:create   deferred until the create outcome is known
-//	order:expire    {provider}:poll     runs once at the order deadline
-//	order:notify    orderflow:notify   POSTs state changes to the order's callbackUrl, in
-//	                                    order; failures retried with backoff (MaxRetry 30)
+//	type            queue               payload               retry class
+//	order:preview   {provider}:preview  providers.OrderRequest transient errors retried, then failed
+//	order:create    {provider}:create   Ref                   reconciles (lookup by outOrderId) before
+//	                                                          every re-send; an outcome it cannot learn
+//	                                                          parks the order in needs_review
+//	order:poll      {provider}:poll     Ref                   one run per poll; the next is scheduled
+//	order:track     {provider}:poll     Ref                   like order:poll, until the parcel is signed
+//	order:cancel    {provider}:create   Ref                   waits for the create outcome
+//	order:expire    {provider}:poll     Ref                   the order deadline
+//	order:notify    orderflow:notify    Ref + upto            POSTs state changes to the callbackUrl
 //
-// A deferral (a wait: rate limit, open breaker, provider throttling, the
-// next poll) is retried by asynq without counting an attempt, because
-// IsFailure says it is not a failure and RetryDelay reads the wait from it.
-// Deferrals are bounded by the order deadline: an order still live then is
-// expired. A payload that cannot be decoded, or a task type no handler
-// knows, is archived at once with the reason (asynq.SkipRetry).
-//
-// Within one provider the queues are served in strict priority: create,
-// then preview, then poll. Each provider has its own queues (and the worker
-// runs a server per provider) so one provider cannot take the other's slots.
+// The full contract (order JSON, states, commands, HTTP, events, metrics,
+// settings) is docs/interface.md in the repository.
 package tasks

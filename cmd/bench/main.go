@@ -12,7 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"orderflow/bench"
+	"orderflow/internal/bench"
 )
 
 func main() {

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"orderflow/chaos"
+	"orderflow/internal/chaos"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"orderflow/cli"
+	"orderflow/internal/cli"
 )
 
 // quiet discards go-redis's own log lines (each failed dial, printed to the

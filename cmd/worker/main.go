@@ -14,7 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"orderflow/app"
+	"orderflow/internal/app"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"orderflow/orders"
+	"orderflow/internal/orders"
 	"orderflow/providers"
 	"orderflow/providers/sim"
 )

@@ -1,0 +1,198 @@
+package app
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+
+	"orderflow/internal/orders"
+	"orderflow/internal/pipeline"
+	"orderflow/providers"
+	"orderflow/providers/xportcn"
+)
+
+// Body limits of the admin listener.
+const (
+	maxPushBody   = 64 << 10
+	maxOrdersBody = 8 << 20
+	maxOrders     = 1000
+	// pushAnswer bounds the work done before answering a provider push
+	// (the provider wants an answer within 1 s).
+	pushAnswer = 700 * time.Millisecond
+)
+
+// AdminConfig configures the admin HTTP handler.
+type AdminConfig struct {
+	Worker *Worker
+	// Redis is the connection the web UI uses.
+	Redis asynq.RedisConnOpt
+	// Metrics serves /metrics; nil: 404.
+	Metrics http.Handler
+	// Token, when set, is required (Authorization: Bearer, or ?token= for a
+	// browser) on /monitoring/ and /v1/.
+	Token  string
+	Logger *slog.Logger
+}
+
+// Admin is the admin listener's handler. Close it to release the web
+// UI's Redis connection.
+type Admin struct {
+	http.Handler
+	ui *asynqmon.HTTPHandler
+}
+
+// Close releases the web UI's Redis connection.
+func (a *Admin) Close() error { return a.ui.Close() }
+
+// AdminHandler returns the admin listener's routes: /healthz, /readyz,
+// /metrics, the web UI at /monitoring/, /callbacks/xportcn and /v1/orders.
+func AdminHandler(cfg AdminConfig) *Admin {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w := cfg.Worker
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(rw, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if err := w.Ready(ctx); err != nil {
+			http.Error(rw, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(rw, "ready\n")
+	})
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	ui := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis})
+	mux.Handle("/monitoring/", guard(cfg.Token, "/monitoring/", ui))
+	mux.Handle("POST /callbacks/xportcn", pushHandler(w, log))
+	mux.Handle("POST /v1/orders", guard(cfg.Token, "", submitHandler(w)))
+	mux.Handle("GET /v1/orders/{provider}/{outOrderId}", guard(cfg.Token, "", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		k := orders.Key{Provider: r.PathValue("provider"), OutOrderID: r.PathValue("outOrderId")}
+		rec, err := w.Store().Get(r.Context(), k)
+		switch {
+		case errors.Is(err, orders.ErrNotFound):
+			writeJSON(rw, http.StatusNotFound, map[string]string{"error": "no order " + k.String()})
+		case err != nil:
+			writeJSON(rw, http.StatusServiceUnavailable, map[string]string{"error": "redis unavailable"})
+		default:
+			writeJSON(rw, http.StatusOK, rec)
+		}
+	})))
+	return &Admin{Handler: mux, ui: ui}
+}
+
+// uiCookie carries the web UI's session: a browser opened with ?token=
+// gets it, so the page's own scripts and API calls (which carry no token)
+// are let through.
+const uiCookie = "orderflow_ui"
+
+// guard requires the token when one is set: as a bearer token, as
+// ?token=, or, under cookiePath (the web UI), as the cookie that a ?token=
+// visit set. The cookie holds an HMAC of the token, never the token.
+func guard(token, cookiePath string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("orderflow web UI session"))
+	session := hex.EncodeToString(m.Sum(nil))
+	ok := func(got, want string) bool { return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 }
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		query := r.URL.Query().Get("token")
+		switch {
+		case bearer != "" && ok(bearer, token):
+		case query != "" && ok(query, token):
+			if cookiePath != "" {
+				http.SetCookie(rw, &http.Cookie{Name: uiCookie, Value: session, Path: cookiePath,
+					HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+			}
+		default:
+			c, err := r.Cookie(uiCookie)
+			if cookiePath == "" || err != nil || !ok(c.Value, session) {
+				rw.Header().Set("WWW-Authenticate", `Bearer realm="orderflow"`)
+				http.Error(rw, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+		}
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// IsLoopback reports whether addr (host:port) binds only loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// pushHandler takes Xportcn's push messages: a push is only a hint to poll
+// the order now; it is answered 200 whatever it holds, within 1 s.
+func pushHandler(w *Worker, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxPushBody))
+		if err != nil {
+			log.Warn("push dropped: unreadable body", "err", err)
+			rw.WriteHeader(http.StatusOK)
+			return
+		}
+		p, err := xportcn.ParsePush(body)
+		if err != nil || p.Body.OrderID == "" {
+			log.Warn("push dropped: malformed", "err", err, "bytes", len(body))
+			rw.WriteHeader(http.StatusOK)
+			return
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ctx, cancel := context.WithTimeout(context.Background(), pushAnswer)
+			defer cancel()
+			k, err := w.Store().FindByProviderOrder(ctx, providers.Xportcn, p.Body.OrderID)
+			if err != nil {
+				log.Info("push for an unknown order ignored", "providerOrderId", p.Body.OrderID, "type", p.MessageType)
+				return
+			}
+			if err := pipeline.PollNow(w.Inspector(), k); err != nil {
+				log.Debug("push: no waiting poll to run now", "provider", k.Provider, "outOrderId", k.OutOrderID, "err", err)
+				return
+			}
+			log.Info("push: polling now", "provider", k.Provider, "outOrderId", k.OutOrderID, "type", p.MessageType)
+		}()
+		select {
+		case <-done:
+		case <-time.After(pushAnswer):
+		}
+		rw.WriteHeader(http.StatusOK)
+	})
+}
+
+func writeJSON(rw http.ResponseWriter, status int, v any) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(status)
+	_ = json.NewEncoder(rw).Encode(v)
+}

@@ -1,0 +1,219 @@
+// Package app wires orderflow's worker: one asynq server per provider (its
+// own queues and worker slots: a bulkhead), the pipeline handlers, the
+// provider clients behind their gates, and the admin HTTP listener. The
+// worker command only turns settings into a Config and calls Run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"orderflow/internal/orders"
+	"orderflow/internal/pipeline"
+	"orderflow/providers"
+	"orderflow/tasks"
+)
+
+// Config is a worker's wiring. Zero values take the documented defaults.
+type Config struct {
+	// Redis is the connection (asynq.ParseRedisURI of REDIS_URL). Required.
+	Redis asynq.RedisConnOpt
+	// Providers are the providers this worker serves, already gated
+	// (rate limit, breaker). At least one.
+	Providers map[string]providers.Provider
+	// Concurrency is the worker slots per provider; absent or zero: 20.
+	Concurrency map[string]int
+	// PollSchedule, Deadline: see pipeline.Config.
+	PollSchedule []time.Duration
+	Deadline     time.Duration
+	// Retention is how long ended orders are kept; zero: 720h.
+	Retention time.Duration
+	// EventsMaxLen trims the orderflow:events stream to about this many
+	// entries; zero: 1,000,000.
+	EventsMaxLen int64
+	// CallbackSecret signs callbacks (CALLBACK_SECRET).
+	CallbackSecret string
+	// NotifyConcurrency is the worker slots for callback deliveries; zero: 10.
+	NotifyConcurrency int
+	// TaskCheckInterval and DelayedTaskCheckInterval are asynq's latency
+	// knobs; zero: 200ms and 1s.
+	TaskCheckInterval        time.Duration
+	DelayedTaskCheckInterval time.Duration
+	// ShutdownTimeout is how long a drain waits for running tasks; zero: 30s.
+	ShutdownTimeout time.Duration
+	// Observer is told of tasks and transitions (the metrics); nil: none.
+	Observer pipeline.Observer
+	// Logger; nil: discard.
+	Logger *slog.Logger
+}
+
+// Worker is a running (or ready to run) worker.
+type Worker struct {
+	cfg      Config
+	log      *slog.Logger
+	rdb      redis.UniversalClient
+	client   *asynq.Client
+	insp     *asynq.Inspector
+	store    *orders.Store
+	handlers *pipeline.Handlers
+	servers  map[string]*asynq.Server
+	started  atomic.Bool
+}
+
+// New builds a worker from cfg; nothing runs until Start.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("app: Config.Redis is required")
+	}
+	if len(cfg.Providers) == 0 {
+		return nil, errors.New("app: Config.Providers needs at least one provider")
+	}
+	if cfg.TaskCheckInterval <= 0 {
+		cfg.TaskCheckInterval = 200 * time.Millisecond
+	}
+	if cfg.DelayedTaskCheckInterval <= 0 {
+		cfg.DelayedTaskCheckInterval = time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("app: Config.Redis does not make a go-redis client")
+	}
+	w := &Worker{
+		cfg:     cfg,
+		log:     log,
+		rdb:     rdb,
+		client:  asynq.NewClientFromRedisClient(rdb),
+		insp:    asynq.NewInspectorFromRedisClient(rdb),
+		store:   orders.NewStore(rdb, orders.Config{Retention: cfg.Retention, StreamMaxLen: cfg.EventsMaxLen}),
+		servers: map[string]*asynq.Server{},
+	}
+	h, err := pipeline.New(pipeline.Config{
+		Store:          w.store,
+		Providers:      cfg.Providers,
+		Enqueuer:       w.client,
+		Runner:         w.insp,
+		PollSchedule:   cfg.PollSchedule,
+		Deadline:       cfg.Deadline,
+		CallbackSecret: cfg.CallbackSecret,
+		Observer:       cfg.Observer,
+		Logger:         log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.handlers = h
+	server := func(conc int, queues map[string]int, l *slog.Logger) *asynq.Server {
+		return asynq.NewServerFromRedisClient(rdb, asynq.Config{
+			Concurrency:              conc,
+			Queues:                   queues,
+			StrictPriority:           true,
+			IsFailure:                pipeline.IsFailure,
+			RetryDelayFunc:           pipeline.RetryDelay,
+			TaskCheckInterval:        cfg.TaskCheckInterval,
+			DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+			ShutdownTimeout:          cfg.ShutdownTimeout,
+			Logger:                   asynqLogger{l},
+			LogLevel:                 asynq.WarnLevel,
+		})
+	}
+	for _, name := range w.ProviderNames() {
+		conc := cfg.Concurrency[name]
+		if conc <= 0 {
+			conc = 20
+		}
+		w.servers[name] = server(conc, pipeline.Queues(name), log.With("component", "asynq", "provider", name))
+	}
+	conc := cfg.NotifyConcurrency
+	if conc <= 0 {
+		conc = 10
+	}
+	w.servers[notifyServer] = server(conc, map[string]int{tasks.QueueNotify: 1}, log.With("component", "asynq", "queue", tasks.QueueNotify))
+	return w, nil
+}
+
+// notifyServer names the server of callback deliveries among w.servers.
+const notifyServer = "notify"
+
+// ProviderNames lists the providers served, sorted.
+func (w *Worker) ProviderNames() []string {
+	names := make([]string, 0, len(w.cfg.Providers))
+	for n := range w.cfg.Providers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Store is the order store.
+func (w *Worker) Store() *orders.Store { return w.store }
+
+// Client is the asynq client (for producers in the same process).
+func (w *Worker) Client() *asynq.Client { return w.client }
+
+// Inspector is the asynq inspector.
+func (w *Worker) Inspector() *asynq.Inspector { return w.insp }
+
+// Redis is the go-redis client.
+func (w *Worker) Redis() redis.UniversalClient { return w.rdb }
+
+// Deadline is the order deadline in force.
+func (w *Worker) Deadline() time.Duration { return w.handlers.Deadline() }
+
+// Start starts every provider's server.
+func (w *Worker) Start() error {
+	for _, name := range append(w.ProviderNames(), notifyServer) {
+		if err := w.servers[name].Start(w.handlers); err != nil {
+			w.Shutdown()
+			return fmt.Errorf("app: start %s server: %w", name, err)
+		}
+		if name != notifyServer {
+			w.log.Info("serving provider", "provider", name, "queues", pipeline.Queues(name))
+		}
+	}
+	w.started.Store(true)
+	return nil
+}
+
+// Ready reports whether the servers run and Redis answers.
+func (w *Worker) Ready(ctx context.Context) error {
+	if !w.started.Load() {
+		return errors.New("servers not started")
+	}
+	return w.rdb.Ping(ctx).Err()
+}
+
+// Shutdown drains: no new tasks start, running ones get ShutdownTimeout
+// to finish (then return to the queue), and the connections close.
+func (w *Worker) Shutdown() {
+	w.started.Store(false)
+	for _, s := range w.servers {
+		s.Shutdown()
+	}
+	_ = w.client.Close()
+	_ = w.insp.Close()
+	_ = w.rdb.Close()
+}
+
+// asynqLogger routes asynq's logs to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }

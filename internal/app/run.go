@@ -1,0 +1,262 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"orderflow/internal/gate"
+	"orderflow/internal/metrics"
+	"orderflow/providers"
+	"orderflow/providers/depal"
+	"orderflow/providers/sim"
+	"orderflow/providers/xportcn"
+	"orderflow/ratelimit"
+)
+
+// EmbeddedRedisAddr is where the embedded default's in-process Redis listens.
+const EmbeddedRedisAddr = "127.0.0.1:6380"
+
+// EmbeddedSpeed is how much faster than wall time the embedded
+// simulator's clock runs: an hour of order life takes a second.
+const EmbeddedSpeed = 3600
+
+// embeddedPollSchedule is the embedded default's POLL_SCHEDULE.
+var embeddedPollSchedule = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+
+// Info describes a started worker, for the start-up announcement.
+type Info struct {
+	AdminURL  string
+	UIURL     string
+	RedisURL  string
+	Embedded  bool
+	Providers []string
+	// Sim is the embedded simulator, nil outside embedded mode.
+	Sim *sim.Sim
+}
+
+// Run runs the worker until ctx ends, then drains. started, when set, is
+// called once everything serves. A nil log discards.
+func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info)) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var (
+		info    = Info{Embedded: s.Embedded()}
+		cleanup []func()
+	)
+	defer func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}()
+	if !IsLoopback(s.AdminAddr) && s.AdminToken == "" {
+		return fmt.Errorf("ADMIN_TOKEN is required when ADMIN_ADDR (%s) is not a loopback address", s.AdminAddr)
+	}
+	ln, err := net.Listen("tcp", s.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("ADMIN_ADDR: %w", err)
+	}
+	cleanup = append(cleanup, func() { _ = ln.Close() })
+	info.AdminURL = "http://" + ln.Addr().String()
+	info.UIURL = info.AdminURL + "/monitoring/"
+
+	redisURL := s.RedisURL
+	if info.Embedded {
+		log.Warn("EMBEDDED DEFAULT: in-process Redis (miniredis) and a provider simulator. NOT FOR PRODUCTION: set REDIS_URL and the provider credentials.")
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr(EmbeddedRedisAddr); err != nil {
+			return fmt.Errorf("embedded Redis on %s: %w", EmbeddedRedisAddr, err)
+		}
+		cleanup = append(cleanup, m.Close)
+		stopTick := tickTTLs(m)
+		cleanup = append(cleanup, stopTick)
+		redisURL = "redis://" + EmbeddedRedisAddr
+		simulator, err := startSim(s, info.AdminURL+"/callbacks/xportcn", log)
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, func() { _ = simulator.Close() })
+		info.Sim = simulator
+		if !s.PollScheduleSet {
+			s.PollSchedule = embeddedPollSchedule
+		}
+	}
+	info.RedisURL = redactURL(redisURL)
+	opt, err := asynq.ParseRedisURI(redisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %v", redactErr(err, redisURL))
+	}
+	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return errors.New("REDIS_URL: unsupported connection type")
+	}
+	cleanup = append(cleanup, func() { _ = rdb.Close() })
+
+	if s.CallbackSecret == "" {
+		log.Warn("CALLBACK_SECRET is not set: callbacks to upstreams are sent unsigned")
+	}
+	m := metrics.New()
+	ps, err := buildProviders(s, rdb, m, log)
+	if err != nil {
+		return err
+	}
+	for _, p := range providers.Names {
+		if _, ok := ps[p]; ok {
+			info.Providers = append(info.Providers, p)
+		} else {
+			log.Warn("provider not served: no credentials; its orders wait in its queues until a worker serves it", "provider", p)
+		}
+	}
+	w, err := New(Config{
+		Redis:                    opt,
+		Providers:                ps,
+		Concurrency:              s.Concurrency,
+		PollSchedule:             s.PollSchedule,
+		Deadline:                 s.Deadline,
+		Retention:                s.Retention,
+		EventsMaxLen:             int64(s.EventsMaxLen),
+		CallbackSecret:           s.CallbackSecret,
+		NotifyConcurrency:        s.NotifyConcurrency,
+		ShutdownTimeout:          s.ShutdownTimeout,
+		TaskCheckInterval:        100 * time.Millisecond,
+		DelayedTaskCheckInterval: 250 * time.Millisecond,
+		Observer:                 m,
+		Logger:                   log,
+	})
+	if err != nil {
+		return err
+	}
+	m.WatchQueues(w.Inspector())
+	m.OrdersInState(func() map[string]map[string]int64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, _ := w.Store().LiveCounts(ctx)
+		return c
+	})
+	admin := AdminHandler(AdminConfig{Worker: w, Redis: opt, Metrics: m.Handler(), Token: s.AdminToken, Logger: log})
+	defer func() { _ = admin.Close() }()
+	srv := &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	if err := w.Start(); err != nil {
+		_ = srv.Close()
+		return err
+	}
+	log.Info("worker started", "admin", info.AdminURL, "ui", info.UIURL, "redis", info.RedisURL,
+		"providers", strings.Join(info.Providers, ","), "embedded", info.Embedded)
+	if started != nil {
+		started(info)
+	}
+	<-ctx.Done()
+	log.Info("draining: no new tasks; running ones get the shutdown timeout")
+	w.Shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	log.Info("stopped")
+	return nil
+}
+
+// tickTTLs advances miniredis's TTLs with wall time (it does not on its own).
+func tickTTLs(m *miniredis.Miniredis) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				m.FastForward(time.Second)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// startSim starts the embedded simulator on a free loopback port, with
+// light faults so retries show, and quotas the worker's settings leave
+// ratelimit.Headroom under (the provider's burst is larger by the
+// requests of one ArrivalSpread).
+func startSim(s *Settings, pushURL string, log *slog.Logger) (*sim.Sim, error) {
+	quota := map[string]sim.Quota{}
+	for _, p := range providers.Names {
+		extra := int(math.Ceil(s.Rate[p] * ratelimit.ArrivalSpread.Seconds()))
+		quota[p] = sim.Quota{Rate: s.Rate[p], Burst: s.Burst[p] + extra}
+	}
+	simulator, err := sim.New(sim.Config{
+		Clock:   sim.NewAccelClock(EmbeddedSpeed),
+		Quota:   quota,
+		PushURL: pushURL,
+		Faults:  sim.Faults{Seed: 1, HTTP5xx: 0.02, Throttle: 0.01, CommitThenDrop: 0.05},
+		Logger:  log.With("component", "simulator"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := simulator.Start("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("simulator: %w", err)
+	}
+	s.Xportcn = XportcnSettings{BaseURL: simulator.XportcnURL(), AccessKey: "sim-ak", AccessSecret: "sim-secret-x", UserID: "sim-user"}
+	s.Depal = DepalSettings{BaseURL: simulator.DepalURL(), AppKey: "simapp", AppSecret: "sim-secret-d"}
+	return simulator, nil
+}
+
+// buildProviders makes a gated client for every provider with credentials.
+func buildProviders(s *Settings, rdb redis.UniversalClient, obs gate.Observer, log *slog.Logger) (map[string]providers.Provider, error) {
+	quotas := map[string]ratelimit.Quota{}
+	for _, p := range providers.Names {
+		quotas[p] = ratelimit.Quota{Rate: s.Rate[p], Burst: s.Burst[p]}
+	}
+	lim := ratelimit.NewRedis(rdb, quotas)
+	gcfg := gate.Config{Limiter: lim, Observer: obs, Logger: log}
+	ps := map[string]providers.Provider{}
+	if s.HasXportcn() {
+		c, err := xportcn.New(xportcn.Config{
+			BaseURL: s.Xportcn.BaseURL, AccessKey: s.Xportcn.AccessKey, AccessSecret: s.Xportcn.AccessSecret,
+			UserID: s.Xportcn.UserID, TimestampUnit: s.Xportcn.TimestampUnit,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ps[providers.Xportcn] = gate.Wrap(c, gcfg)
+	}
+	if s.HasDepal() {
+		c, err := depal.New(depal.Config{BaseURL: s.Depal.BaseURL, AppKey: s.Depal.AppKey, AppSecret: s.Depal.AppSecret,
+			// token fetches, 510 resends and calls that waited for a token spend the shared quota too
+			Admit: func(ctx context.Context) error { return ratelimit.Wait(ctx, lim, providers.Depal) }})
+		if err != nil {
+			return nil, err
+		}
+		ps[providers.Depal] = gate.Wrap(c, gcfg)
+	}
+	if len(ps) == 0 {
+		return nil, errors.New("no provider credentials: set XPORTCN_BASE_URL, XPORTCN_ACCESS_KEY, XPORTCN_ACCESS_SECRET and/or DEPAL_BASE_URL, DEPAL_APP_KEY, DEPAL_APP_SECRET (or unset REDIS_URL for the embedded default)")
+	}
+	return ps, nil
+}
+
+// redactURL hides a password in a Redis URL.
+func redactURL(raw string) string {
+	i := strings.Index(raw, "://")
+	at := strings.LastIndex(raw, "@")
+	if i < 0 || at < i {
+		return raw
+	}
+	return raw[:i+3] + "xxxxx" + raw[at:]
+}
+
+func redactErr(err error, raw string) string {
+	return strings.ReplaceAll(err.Error(), raw, redactURL(raw))
+}

@@ -1,0 +1,336 @@
+// Package bench measures orderflow against a real redis-server and the
+// provider simulator, each figure as a ratio against a baseline measured in
+// the same run: quota use of a fleet of worker processes (Redis GCRA)
+// against per-process x/time/rate limiters, pipeline overhead against no-op
+// asynq handlers, submit-to-first-call latency against asynq's own
+// enqueue-to-handler latency, and one provider's throughput while the other
+// is down against both up. cmd/bench runs it (make bench).
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"orderflow/internal/orders"
+	"orderflow/internal/pipeline"
+	"orderflow/internal/redisproc"
+	"orderflow/internal/testkit"
+	"orderflow/providers"
+	"orderflow/providers/sim"
+)
+
+// Options configure a run. Zero values take the documented defaults.
+type Options struct {
+	// Quota is the provider quota of the quota-use scenario in requests per
+	// second; zero: 50.
+	Quota float64
+	// QuotaBurst is the provider's burst; zero: 10. The workers are
+	// configured one below it (see BENCHMARKS.md: network jitter).
+	QuotaBurst int
+	// Window is the busy window measured in the quota-use scenario; zero:
+	// 20s. Less than 20s is refused.
+	Window time.Duration
+	// Processes is the number of worker processes sharing the quota; zero: 3.
+	Processes int
+	// Only, when set, runs only the scenarios named in it (comma
+	// separated: quota, overhead, latency, isolation); empty: all.
+	Only string
+	// Log receives progress; nil: discard.
+	Log *slog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Quota == 0 {
+		o.Quota = 50
+	}
+	if o.Quota < 0 {
+		return o, fmt.Errorf("bench: Options.Quota is %v, must be positive", o.Quota)
+	}
+	if o.QuotaBurst == 0 {
+		o.QuotaBurst = 10
+	}
+	if o.QuotaBurst < 2 {
+		return o, fmt.Errorf("bench: Options.QuotaBurst is %d, must be at least 2", o.QuotaBurst)
+	}
+	if o.Window == 0 {
+		o.Window = 20 * time.Second
+	}
+	if o.Window < 20*time.Second {
+		return o, fmt.Errorf("bench: Options.Window is %v, must be at least 20s", o.Window)
+	}
+	if o.Processes == 0 {
+		o.Processes = 3
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// Report holds the figures of a run.
+type Report struct {
+	CPUs int
+	// QuotaUse: the fleet (Redis GCRA, worker processes) and the baseline
+	// (per-process x/time/rate at the full quota).
+	Quota, BaselineQuota QuotaResult
+	// Overhead: preview+create tasks/s through the real handlers, and no-op
+	// handlers' tasks/s on the same Redis.
+	PipelineTPS, NoopTPS float64
+	// Latency: submit to first provider call, and enqueue to no-op handler
+	// start.
+	Latency, NoopLatency Percentiles
+	// Isolation: Depal orders created per second while Xportcn is down,
+	// and with both up.
+	IsolatedOPS, BothUpOPS float64
+	Elapsed                time.Duration
+}
+
+// QuotaResult is one quota-use measurement.
+type QuotaResult struct {
+	Workers    string
+	Window     time.Duration
+	Requests   int64   // requests the provider saw in the window
+	PerSecond  float64 // Requests per second
+	Use        float64 // PerSecond / quota
+	Accepted   float64 // requests within quota per second / quota
+	Violations int64   // over-quota requests in the whole scenario
+}
+
+// Percentiles of a latency sample.
+type Percentiles struct {
+	N        int
+	P50, P99 time.Duration
+}
+
+// Run runs every scenario and returns the figures.
+func Run(ctx context.Context, opt Options) (*Report, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	dir, err := os.MkdirTemp("", "orderflow-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	rs, err := redisproc.Start(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Stop()
+	e := &env{opt: opt, dir: dir, addr: rs.Addr, log: opt.Log}
+	e.rdb = redis.NewClient(&redis.Options{Addr: rs.Addr, PoolSize: 50})
+	defer e.rdb.Close()
+
+	rep := &Report{CPUs: runtime.NumCPU()}
+	steps := []struct {
+		key, name string
+		fn        func(context.Context, *Report) error
+	}{
+		{"quota", "quota use (worker processes, Redis GCRA)", e.quotaFleet},
+		{"quota", "quota use baseline (in-process, x/time/rate)", e.quotaLocal},
+		{"overhead", "pipeline overhead", e.overhead},
+		{"latency", "latency", e.latency},
+		{"isolation", "isolation", e.isolation},
+	}
+	for _, s := range steps {
+		if opt.Only != "" && !slices.Contains(strings.Split(opt.Only, ","), s.key) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		e.log.Info("scenario", "name", s.name)
+		if err := e.flush(ctx); err != nil {
+			return nil, err
+		}
+		if err := s.fn(ctx, rep); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// Fprint writes the report as the table BENCHMARKS.md quotes.
+func (r *Report) Fprint(w io.Writer, quota float64) {
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	fmt.Fprintf(w, "orderflow bench: %d CPUs, %s %s/%s, run took %s\n\n", r.CPUs, runtime.Version(), runtime.GOOS, runtime.GOARCH, r.Elapsed.Round(time.Second))
+	fmt.Fprintf(w, "quota use (provider quota %.0f req/s, window %s):\n", quota, r.Quota.Window)
+	for _, q := range []QuotaResult{r.Quota, r.BaselineQuota} {
+		fmt.Fprintf(w, "  %-52s %6.1f req/s  use %.2f  within quota %.2f  violations %d\n",
+			q.Workers, q.PerSecond, q.Use, q.Accepted, q.Violations)
+	}
+	fmt.Fprintf(w, "  ratio fleet/baseline (requests/s): %s   target: fleet use >= 0.90 with 0 violations\n\n",
+		ratio(r.Quota.Use, r.BaselineQuota.Use))
+	fmt.Fprintf(w, "pipeline overhead (unlimited zero-latency simulator):\n")
+	fmt.Fprintf(w, "  real handlers: %.0f preview+create tasks/s; no-op handlers: %.0f tasks/s; ratio %s\n\n",
+		r.PipelineTPS, r.NoopTPS, ratio(r.PipelineTPS, r.NoopTPS))
+	fmt.Fprintf(w, "latency, idle worker (n=%d):\n", r.Latency.N)
+	fmt.Fprintf(w, "  submit -> first provider call: p50 %s  p99 %s\n", r.Latency.P50.Round(100*time.Microsecond), r.Latency.P99.Round(100*time.Microsecond))
+	fmt.Fprintf(w, "  enqueue -> no-op handler:      p50 %s  p99 %s\n", r.NoopLatency.P50.Round(100*time.Microsecond), r.NoopLatency.P99.Round(100*time.Microsecond))
+	fmt.Fprintf(w, "  ratio p50 %s  p99 %s\n\n", ratio(float64(r.Latency.P50), float64(r.NoopLatency.P50)),
+		ratio(float64(r.Latency.P99), float64(r.NoopLatency.P99)))
+	fmt.Fprintf(w, "isolation (Depal orders created/s):\n")
+	fmt.Fprintf(w, "  xportcn down: %.1f/s; both up: %.1f/s; ratio %s   target: >= 0.80\n",
+		r.IsolatedOPS, r.BothUpOPS, ratio(r.IsolatedOPS, r.BothUpOPS))
+}
+
+// env is what the scenarios share: one redis-server, flushed between them.
+type env struct {
+	opt  Options
+	dir  string
+	addr string
+	rdb  *redis.Client
+	log  *slog.Logger
+	bin  string // the worker binary, built on first use
+}
+
+func (e *env) flush(ctx context.Context) error { return e.rdb.FlushAll(ctx).Err() }
+
+func (e *env) redisURL() string { return "redis://" + e.addr }
+
+// startSim starts a simulator on loopback.
+func startSim(cfg sim.Config) (*sim.Sim, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = sim.NewAccelClock(3600)
+	}
+	if cfg.Timeline == (sim.Timeline{}) {
+		cfg.Timeline = testkit.FastTimeline
+	}
+	s, err := sim.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// normalOrders plans n orders of provider (all ending completed) named
+// prefix-NNNN.
+func normalOrders(prefix, provider string, n int) []providers.OrderRequest {
+	var out []providers.OrderRequest
+	for _, p := range testkit.Batch(prefix, 4*n) {
+		if len(out) == n {
+			break
+		}
+		if p.Want != providers.StateCompleted {
+			continue
+		}
+		p.Req.Provider = provider
+		out = append(out, p.Req)
+	}
+	return out
+}
+
+// submit records and enqueues orders.
+func (e *env) submit(ctx context.Context, reqs []providers.OrderRequest) error {
+	st := orders.NewStore(e.rdb, orders.Config{})
+	client := asynq.NewClientFromRedisClient(e.rdb)
+	for _, r := range reqs {
+		res, err := pipeline.Submit(ctx, st, client, time.Hour, r)
+		if err != nil {
+			return err
+		}
+		if res.Outcome != pipeline.Accepted {
+			return fmt.Errorf("submit %s: %s (%w)", r.OutOrderID, res.Outcome, res.Err)
+		}
+	}
+	return nil
+}
+
+// workerBinary builds cmd/worker once.
+func (e *env) workerBinary(ctx context.Context) (string, error) {
+	if e.bin != "" {
+		return e.bin, nil
+	}
+	bin := filepath.Join(e.dir, "worker")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "orderflow/cmd/worker")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build orderflow/cmd/worker: %w\n%s", err, out)
+	}
+	e.bin = bin
+	return bin, nil
+}
+
+// proc is a worker process, stopped by its PID.
+type proc struct {
+	cmd    *exec.Cmd
+	log    string
+	exited chan struct{}
+}
+
+func (e *env) startProcess(bin, name string, envv []string) (*proc, error) {
+	logPath := filepath.Join(e.dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), envv...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &proc{cmd: cmd, log: logPath, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.exited) }()
+	return p, nil
+}
+
+// stop sends SIGTERM, then kills after 5 s.
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// tail is the end of the process's log, for an error.
+func (p *proc) tail() string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// waitFor polls cond every 5 ms until it holds or timeout passes.
+func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"orderflow/internal/orders"
+	"orderflow/providers"
+)
+
+// timeFormat is how status shows times: RFC 3339 in UTC with milliseconds.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func runStatus(ctx context.Context, s stdio, args []string, getenv Getenv) int {
+	fs, redisURL := newFlags(s, "status", "[--json] [--provider P] [--redis URL] OUTORDERID...")
+	asJSON := fs.Bool("json", false, "print each record as one line of JSON")
+	provider := fs.String("provider", "", "the provider of the orders (needed when an id exists at both)")
+	ids, exit, ok := parseFlags(fs, args)
+	if !ok {
+		return exit
+	}
+	if len(ids) == 0 {
+		s.errorf("status: name at least one OUTORDERID")
+		fs.Usage()
+		return ExitUnavailable
+	}
+	c, _, exit, ok := setup(ctx, s, getenv, *redisURL)
+	if !ok {
+		return exit
+	}
+	defer c.Close()
+
+	status, shown := ExitOK, 0
+	for _, id := range ids {
+		r, err := find(ctx, c.store, *provider, id)
+		if err != nil {
+			if code := lookupFailed(s, c, err); code == ExitUnavailable {
+				return code
+			}
+			status = ExitFailed
+			continue
+		}
+		if *asJSON {
+			b, err := json.Marshal(r)
+			if err != nil {
+				s.errorf("status: %v", err)
+				return ExitFailed
+			}
+			fmt.Fprintf(s.out, "%s\n", b)
+			continue
+		}
+		if shown > 0 {
+			fmt.Fprintln(s.out)
+		}
+		writeRecord(s.out, r)
+		shown++
+	}
+	return status
+}
+
+// writeRecord prints a record for people.
+func writeRecord(w io.Writer, r *orders.Record) {
+	fmt.Fprintln(w, r.Key())
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	row := func(name, value string) { fmt.Fprintf(tw, "  %s:\t%s\n", name, oneLine(value)) }
+	row("state", string(r.State))
+	if len(r.ProviderOrderIDs) > 0 {
+		row("provider orders", strings.Join(r.ProviderOrderIDs, ", "))
+	}
+	if q := r.Quote; q != nil {
+		row("quote", fmt.Sprintf("%s CNY (goods %s, freight %s, service %s)",
+			providers.FormatYuan(q.Total), providers.FormatYuan(q.Goods),
+			providers.FormatYuan(q.Freight), providers.FormatYuan(q.Service)))
+	}
+	if fen, ok := r.Request.MaxTotalFen(); ok {
+		row("price guard", providers.FormatYuan(fen)+" CNY")
+	}
+	if r.Error != nil {
+		row("error", r.Error.Code+": "+r.Error.Message)
+	}
+	if r.RawStatus != "" {
+		row("provider status", r.RawStatus)
+	}
+	if r.Parcel != nil {
+		p := r.Parcel.Carrier + " " + r.Parcel.BillNo
+		if r.ParcelStatus != "" {
+			p += " (" + r.ParcelStatus + ")"
+		}
+		row("parcel", p)
+	}
+	switch {
+	case r.CancelRefused != "":
+		row("cancel", "refused: "+r.CancelRefused)
+	case r.CancelRequested:
+		row("cancel", "requested")
+	}
+	row("received", formatTime(r.ReceivedAt))
+	row("updated", formatTime(r.UpdatedAt))
+	row("deadline", formatTime(r.Deadline))
+	_ = tw.Flush()
+	fmt.Fprintln(w, "  history:")
+	width := 0
+	for _, h := range r.History {
+		width = max(width, len(h.State))
+	}
+	for _, h := range r.History {
+		line := formatTime(h.At) + "  " + string(h.State)
+		if h.Note != "" {
+			line += strings.Repeat(" ", width-len(h.State)) + "  " + oneLine(h.Note)
+		}
+		fmt.Fprintln(w, "    "+line)
+	}
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(timeFormat)
+}

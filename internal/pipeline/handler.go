@@ -1,0 +1,278 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"orderflow/internal/orders"
+	"orderflow/providers"
+	"orderflow/tasks"
+)
+
+// Enqueuer is what the handlers need of an asynq client.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Observer is told of every processed task and every order transition; the
+// metrics package implements it.
+type Observer interface {
+	TaskProcessed(taskType, outcome string, d time.Duration)
+	OrderTransition(provider, from, to string)
+}
+
+// DefaultPollSchedule is POLL_SCHEDULE's default.
+var DefaultPollSchedule = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute,
+	5 * time.Minute, 15 * time.Minute, time.Hour}
+
+// Config holds the handlers' dependencies. Zero values take the documented
+// defaults; Store, Providers and Enqueuer are required.
+type Config struct {
+	Store     *orders.Store
+	Providers map[string]providers.Provider
+	Enqueuer  Enqueuer
+	// PollSchedule is the waits between polls, the last repeating; nil:
+	// DefaultPollSchedule.
+	PollSchedule []time.Duration
+	// Deadline is ORDER_DEADLINE: how long an order may stay live; zero: 720h.
+	Deadline time.Duration
+	// CallbackSecret is CALLBACK_SECRET, the HMAC key of the signature on
+	// callbacks; empty: callbacks are sent unsigned.
+	CallbackSecret string
+	// HTTPClient sends callbacks; nil: a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// Runner, when set, lets a cancel trigger a prompt poll.
+	Runner TaskRunner
+	// Observer, when set, is told of tasks and transitions.
+	Observer Observer
+	// Logger; nil: discard.
+	Logger *slog.Logger
+}
+
+// Handlers runs the pipeline's tasks.
+type Handlers struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg and returns the handlers.
+func New(cfg Config) (*Handlers, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("tasks: Config.Store is required")
+	case len(cfg.Providers) == 0:
+		return nil, errors.New("tasks: Config.Providers needs at least one provider")
+	case cfg.Enqueuer == nil:
+		return nil, errors.New("tasks: Config.Enqueuer is required")
+	}
+	if len(cfg.PollSchedule) == 0 {
+		cfg.PollSchedule = DefaultPollSchedule
+	}
+	for i, d := range cfg.PollSchedule {
+		if d <= 0 {
+			return nil, fmt.Errorf("tasks: Config.PollSchedule[%d] must be positive, got %s", i, d)
+		}
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = 720 * time.Hour
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handlers{cfg: cfg, log: log}, nil
+}
+
+// Deadline is the configured order deadline.
+func (h *Handlers) Deadline() time.Duration { return h.cfg.Deadline }
+
+// ProcessTask dispatches a task to its handler. It is an asynq.Handler: a
+// type no handler knows is archived at once with the reason, never retried
+// and never silently acknowledged.
+func (h *Handlers) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	start := time.Now()
+	var err error
+	switch t.Type() {
+	case tasks.TypePreview:
+		err = h.preview(ctx, t)
+	case tasks.TypeCreate:
+		err = h.withRef(ctx, t, h.create)
+	case tasks.TypePoll:
+		err = h.withRef(ctx, t, h.poll)
+	case tasks.TypeTrack:
+		err = h.withRef(ctx, t, h.track)
+	case tasks.TypeCancel:
+		err = h.withRef(ctx, t, h.cancel)
+	case tasks.TypeExpire:
+		err = h.withRef(ctx, t, h.expire)
+	case tasks.TypeNotify:
+		err = h.notify(ctx, t)
+	default:
+		err = skip("unknown task type %q: no handler; archived", t.Type())
+	}
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, asynq.SkipRetry):
+		outcome = "archived"
+	case !IsFailure(err):
+		outcome = "deferred"
+	default:
+		outcome = "retry"
+	}
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.TaskProcessed(t.Type(), outcome, time.Since(start))
+	}
+	if outcome == "archived" || outcome == "retry" {
+		var k *orders.Key
+		var r ref // every payload, the preview's order too, names provider and outOrderId
+		if json.Unmarshal(t.Payload(), &r) == nil && r.Provider != "" {
+			k = &orders.Key{Provider: r.Provider, OutOrderID: r.OutOrderID}
+		}
+		h.logger(ctx, t, k).Warn("task failed", "outcome", outcome, "err", err)
+	}
+	return err
+}
+
+// job is one task run on one order.
+type job struct {
+	key  orders.Key
+	task *asynq.Task
+	log  *slog.Logger
+	p    providers.Provider
+}
+
+func (h *Handlers) logger(ctx context.Context, t *asynq.Task, k *orders.Key) *slog.Logger {
+	l := h.log.With("task", t.Type())
+	if k != nil {
+		l = l.With("provider", k.Provider, "outOrderId", k.OutOrderID)
+	}
+	if n, ok := asynq.GetRetryCount(ctx); ok {
+		l = l.With("attempt", n+1)
+	}
+	return l
+}
+
+func (h *Handlers) withRef(ctx context.Context, t *asynq.Task, fn func(context.Context, *job) error) error {
+	var r ref
+	if err := json.Unmarshal(t.Payload(), &r); err != nil {
+		return skip("malformed %s payload: %v", t.Type(), err)
+	}
+	if !providers.Known(r.Provider) || !providers.ValidOutOrderID(r.OutOrderID) {
+		return skip("malformed %s payload: provider %q / outOrderId %q invalid", t.Type(), r.Provider, r.OutOrderID)
+	}
+	j, err := h.newJob(ctx, t, r.key())
+	if err != nil {
+		return err
+	}
+	return fn(ctx, j)
+}
+
+func (h *Handlers) newJob(ctx context.Context, t *asynq.Task, k orders.Key) (*job, error) {
+	p := h.cfg.Providers[k.Provider]
+	if p == nil {
+		return nil, skip("%s: provider %q is not served by this worker", t.Type(), k.Provider)
+	}
+	return &job{key: k, task: t, log: h.logger(ctx, t, &k), p: p}, nil
+}
+
+// update applies fn to the order's record and reports the transition.
+func (h *Handlers) update(ctx context.Context, j *job, fn func(r *orders.Record) error) (*orders.Record, error) {
+	var from providers.State
+	r, err := h.cfg.Store.Update(ctx, j.key, func(r *orders.Record) error {
+		from = r.State
+		return fn(r)
+	})
+	if err == nil && r.State != from {
+		j.log.Info("order state", "from", from, "to", r.State)
+		if h.cfg.Observer != nil {
+			h.cfg.Observer.OrderTransition(j.key.Provider, string(from), string(r.State))
+		}
+		if nerr := h.notifyLater(ctx, r); nerr != nil {
+			return r, nerr
+		}
+	}
+	return r, err
+}
+
+// enqueue enqueues a follow-up task; an existing task with its id means
+// it is already on its way.
+func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task) error {
+	_, err := h.cfg.Enqueuer.EnqueueContext(ctx, t)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue %s: %w", t.Type(), err)
+	}
+	return nil
+}
+
+// lastAttempt reports whether a failure now would exhaust the task's retries.
+func lastAttempt(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	m, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= m
+}
+
+// errStop ends an update function without writing.
+var errStop = orders.ErrNoChange
+
+// expireIfLate ends a live order past its deadline. It reports whether the
+// order is (now) terminal.
+func (h *Handlers) expireIfLate(ctx context.Context, j *job, r *orders.Record) (bool, error) {
+	if r.Terminal() {
+		return true, nil
+	}
+	if h.cfg.Store.Now().Before(r.Deadline) {
+		return false, nil
+	}
+	_, err := h.update(ctx, j, func(r *orders.Record) error {
+		if r.Terminal() {
+			return errStop
+		}
+		r.Error = &orders.ErrorInfo{Code: "DEADLINE", Message: "no terminal state before the order deadline " + r.Deadline.Format(time.RFC3339)}
+		r.SetState(providers.StateExpired, h.cfg.Store.Now(), "deadline")
+		return nil
+	})
+	return err == nil, err
+}
+
+// load reads the order and expires it when late. It returns nil when
+// there is nothing more to do (terminal).
+func (h *Handlers) load(ctx context.Context, j *job) (*orders.Record, error) {
+	r, err := h.cfg.Store.Get(ctx, j.key)
+	if errors.Is(err, orders.ErrNotFound) {
+		return nil, skip("%s: no order record for %s (expired from retention?)", j.task.Type(), j.key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.Terminal() {
+		// A re-run after a crash between the last write and its
+		// notification: make sure the upstream still hears of it.
+		return nil, h.notifyLater(ctx, r)
+	}
+	done, err := h.expireIfLate(ctx, j, r)
+	if err != nil || done {
+		return nil, err
+	}
+	return r, nil
+}
+
+// expire runs at the order deadline and ends the order if it is still
+// live; run early (clock skew), it waits for the deadline.
+func (h *Handlers) expire(ctx context.Context, j *job) error {
+	r, err := h.load(ctx, j)
+	if err != nil || r == nil {
+		return err
+	}
+	return &DeferError{Reason: "deadline", Wait: r.Deadline.Sub(h.cfg.Store.Now()) + time.Second}
+}
