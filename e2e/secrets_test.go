@@ -19,9 +19,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"orderflow/internal/app"
+	"orderflow/internal/orders"
 	"orderflow/internal/redistest"
 	"orderflow/internal/testkit"
-	"orderflow/internal/orders"
 	"orderflow/providers/sim"
 )
 
