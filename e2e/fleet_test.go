@@ -290,7 +290,7 @@ func TestProviderDownBreakerIsolation(t *testing.T) {
 		}
 		states[ti.State.String()]++
 		retried += ti.Retried
-		if ti.Retried == 0 && strings.Contains(ti.LastErr, gate.ReasonBreakerOpen) {
+		if ti.Retried == 0 && strings.Contains(ti.LastErr, providers.ReasonBreakerOpen) {
 			deferredFree++
 		}
 	}

@@ -3,6 +3,7 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -22,7 +23,8 @@ const (
 	ClassNone Class = iota
 	// ClassTransient: retry with backoff, counted as an attempt.
 	ClassTransient
-	// ClassThrottled: defer for the wait given, not an attempt.
+	// ClassThrottled: a deferral (throttled, rate limit, open breaker):
+	// wait as told, not an attempt.
 	ClassThrottled
 	// ClassAuth: credentials refused (after the client's own refresh).
 	ClassAuth
@@ -61,16 +63,64 @@ type TransientError struct {
 func (e *TransientError) Error() string { return fmt.Sprintf("%s: transient: %v", e.Op, e.Err) }
 func (e *TransientError) Unwrap() error { return e.Err }
 
-// ThrottledError is the provider saying "too many requests". Wait is how
-// long it asked for (zero when it did not say).
-type ThrottledError struct {
-	Op   string
+// Deferral reasons, the values of DeferError.Reason.
+const (
+	// ReasonThrottled: the provider answered "too many requests".
+	ReasonThrottled = "throttled"
+	// ReasonRateLimit: the shared quota had no room soon enough.
+	ReasonRateLimit = "rate_limit"
+	// ReasonBreakerOpen: the provider's breaker is open (or half-open with
+	// its probes in flight).
+	ReasonBreakerOpen = "breaker_open"
+)
+
+// DeferError says "not now, try again after Wait": the provider throttled
+// the call, the shared quota or the breaker did not let it out, or a step
+// has to wait for another. It is never a failed attempt. The one deferral
+// type of orderflow: match it with errors.As or AsDeferral.
+type DeferError struct {
+	// Provider and Op name the call, where there was one.
+	Provider string
+	Op       string
+	// Reason is one of the Reason constants, or a pipeline step's own word.
+	Reason string
+	// Wait is how long to wait (zero: the provider did not say).
 	Wait time.Duration
+	// Code is the provider's own code of a throttle answer.
 	Code string
+	// Err is the cause, if any.
+	Err error
 }
 
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("%s: throttled (code %s), retry after %s", e.Op, e.Code, e.Wait)
+func (e *DeferError) Error() string {
+	s := "deferred (" + e.Reason + ")"
+	if e.Provider != "" || e.Op != "" {
+		s = strings.TrimPrefix(e.Provider+" "+e.Op, " ") + ": " + s
+	}
+	if e.Code != "" {
+		s += " code " + e.Code
+	}
+	s += fmt.Sprintf(", retry in %s", e.Wait)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns Err.
+func (e *DeferError) Unwrap() error { return e.Err }
+
+// Throttled is the provider's "too many requests" answer to op: a
+// DeferError with ReasonThrottled.
+func Throttled(op, code string, wait time.Duration) *DeferError {
+	return &DeferError{Op: op, Reason: ReasonThrottled, Code: code, Wait: wait}
+}
+
+// AsDeferral returns the deferral in err's chain, if any.
+func AsDeferral(err error) (*DeferError, bool) {
+	var d *DeferError
+	ok := errors.As(err, &d)
+	return d, ok
 }
 
 // AuthError is credentials the provider refused: a bad signature, a bad
@@ -117,7 +167,7 @@ func ClassOf(err error) Class {
 		return ClassNone
 	}
 	var (
-		th *ThrottledError
+		de *DeferError
 		au *AuthError
 		pe *PermanentError
 		uo *UnknownOutcomeError
@@ -125,7 +175,7 @@ func ClassOf(err error) Class {
 	switch {
 	case errors.As(err, &uo):
 		return ClassUnknownOutcome
-	case errors.As(err, &th):
+	case errors.As(err, &de):
 		return ClassThrottled
 	case errors.As(err, &pe):
 		return ClassPermanent

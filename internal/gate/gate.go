@@ -4,13 +4,12 @@
 // gobreaker), then the provider's client.
 //
 // A call the gate does not make, or that the provider throttled, ends in a
-// *DeferError carrying how long to wait: the caller reschedules the work
+// *providers.DeferError carrying how long to wait: the caller reschedules the work
 // without counting a failed attempt. Every other error is the provider's own,
 // of the classes in package providers.
 package gate
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,49 +18,12 @@ import (
 	"orderflow/ratelimit"
 )
 
-// Deferral reasons, the values of DeferError.Reason.
-const (
-	// ReasonRateLimit: the limiter's wait was longer than Config.MaxWait.
-	ReasonRateLimit = "rate_limit"
-	// ReasonBreakerOpen: the provider's breaker is open (or half-open with
-	// its probes in flight).
-	ReasonBreakerOpen = "breaker_open"
-	// ReasonThrottled: the provider answered "too many requests".
-	ReasonThrottled = "throttled"
-)
-
 // Breaker states as reported to the Observer.
 const (
 	StateClosed   = "closed"
 	StateHalfOpen = "half_open"
 	StateOpen     = "open"
 )
-
-// DeferError says the call was not made (or was throttled by the provider):
-// retry after Wait; it is not a failed attempt.
-type DeferError struct {
-	// Provider is the provider's name.
-	Provider string
-	// Reason is ReasonRateLimit, ReasonBreakerOpen or ReasonThrottled.
-	Reason string
-	// Wait is how long to wait before trying again (> 0).
-	Wait time.Duration
-	// Err is the provider's error for ReasonThrottled (a
-	// *providers.ThrottledError), else nil.
-	Err error
-}
-
-// Error implements error.
-func (e *DeferError) Error() string {
-	s := fmt.Sprintf("gate: %s: deferred (%s), retry in %v", e.Provider, e.Reason, e.Wait)
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-// Unwrap returns Err.
-func (e *DeferError) Unwrap() error { return e.Err }
 
 // Observer is told of every call; package metrics implements it. Its methods
 // must be fast and must not call back into the gate (BreakerState is called
@@ -148,10 +110,3 @@ func (nopObserver) Request(string, string, providers.Class, time.Duration) {}
 func (nopObserver) LimiterWait(string, time.Duration)                      {}
 func (nopObserver) Deferred(string, string)                                {}
 func (nopObserver) BreakerState(string, string)                            {}
-
-// IsDeferred reports whether err is (or wraps) a *DeferError, and returns it.
-func IsDeferred(err error) (*DeferError, bool) {
-	var d *DeferError
-	ok := errors.As(err, &d)
-	return d, ok
-}

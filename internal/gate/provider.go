@@ -131,7 +131,7 @@ func call[T any](g *Provider, ctx context.Context, op string, fn func(context.Co
 	// An open breaker defers before the limiter: a call that will not be
 	// made must not spend the fleet's quota.
 	if g.cb.State() == gobreaker.StateOpen {
-		return zero, g.deferred(ReasonBreakerOpen, g.openWait(), nil)
+		return zero, g.deferred(providers.ReasonBreakerOpen, g.openWait())
 	}
 	if err := g.admit(ctx, op); err != nil {
 		return zero, err
@@ -153,23 +153,23 @@ func call[T any](g *Provider, ctx context.Context, op string, fn func(context.Co
 	if !made {
 		switch {
 		case errors.Is(err, gobreaker.ErrOpenState):
-			return zero, g.deferred(ReasonBreakerOpen, g.openWait(), nil)
+			return zero, g.deferred(providers.ReasonBreakerOpen, g.openWait())
 		case errors.Is(err, gobreaker.ErrTooManyRequests):
-			return zero, g.deferred(ReasonBreakerOpen, g.probeWait(), nil)
+			return zero, g.deferred(providers.ReasonBreakerOpen, g.probeWait())
 		}
 		return zero, fmt.Errorf("gate: %s %s: breaker: %w", g.name, op, err)
 	}
 	if callErr == nil {
 		return out, nil
 	}
-	var th *providers.ThrottledError
-	if errors.As(callErr, &th) {
-		wait := th.Wait
-		if wait <= 0 {
-			wait = time.Second
+	if th, ok := providers.AsDeferral(callErr); ok {
+		if th.Wait <= 0 {
+			th.Wait = time.Second
 		}
-		g.throttle(ctx, wait)
-		return out, g.deferred(ReasonThrottled, wait, callErr)
+		th.Provider = g.name
+		g.throttle(ctx, th.Wait)
+		g.obs.Deferred(g.name, th.Reason)
+		return out, th
 	}
 	return out, callErr
 }
@@ -197,7 +197,7 @@ func (g *Provider) admit(ctx context.Context, op string) error {
 			if slept > 0 {
 				g.obs.LimiterWait(g.name, slept)
 			}
-			return g.deferred(ReasonRateLimit, w, nil)
+			return g.deferred(providers.ReasonRateLimit, w)
 		}
 		if err := g.sleep(ctx, w); err != nil {
 			return fmt.Errorf("gate: %s %s: waiting %v for the rate limit: %w", g.name, op, w, err)
@@ -220,10 +220,10 @@ func (g *Provider) throttle(ctx context.Context, wait time.Duration) {
 	}
 }
 
-// deferred builds a *DeferError and tells the observer.
-func (g *Provider) deferred(reason string, wait time.Duration, err error) *DeferError {
+// deferred builds a *providers.DeferError and tells the observer.
+func (g *Provider) deferred(reason string, wait time.Duration) *providers.DeferError {
 	g.obs.Deferred(g.name, reason)
-	return &DeferError{Provider: g.name, Reason: reason, Wait: wait, Err: err}
+	return &providers.DeferError{Provider: g.name, Reason: reason, Wait: wait}
 }
 
 // minWait floors a computed wait so that a DeferError never says "now".

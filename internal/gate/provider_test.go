@@ -192,7 +192,7 @@ func TestWhichClassesTripTheBreaker(t *testing.T) {
 		{"unknown outcome", errOf(&providers.UnknownOutcomeError{Op: "x", Err: errors.New("timeout")}), false, true, "unknown_outcome"},
 		{"wrapped transient", errOf(fmt.Errorf("ctx: %w", &providers.TransientError{Op: "x", Err: errors.New("eof")})), false, true, "transient"},
 		{"unclassified error", errOf(errors.New("bug")), false, true, "transient"},
-		{"throttled", errOf(&providers.ThrottledError{Op: "x", Wait: time.Second, Code: "429"}), false, false, "throttled"},
+		{"throttled", errOf(&providers.DeferError{Op: "x", Wait: time.Second, Code: "429"}), false, false, "throttled"},
 		{"permanent", errOf(&providers.PermanentError{Op: "x", Code: "R500_1", Message: "no"}), false, false, "permanent"},
 		{"auth", errOf(&providers.AuthError{Op: "x", Code: "401", Message: "bad sign"}), false, false, "auth"},
 		{"not found", errOf(providers.ErrNotFound), false, false, "ok"},
@@ -218,8 +218,8 @@ func TestWhichClassesTripTheBreaker(t *testing.T) {
 				_, _ = b.gate.Details(ctx, "o1")
 			}
 			_, err := b.gate.Details(ctx, "o1")
-			d, deferred := IsDeferred(err)
-			tripped := deferred && d.Reason == ReasonBreakerOpen
+			d, deferred := providers.AsDeferral(err)
+			tripped := deferred && d.Reason == providers.ReasonBreakerOpen
 			if tripped != tt.trips {
 				t.Fatalf("after %d calls: tripped = %v, want %v (last error %v)", trip, tripped, tt.trips, err)
 			}
@@ -254,12 +254,12 @@ func TestOpenBreakerDefersWithoutCalling(t *testing.T) {
 	takes := lim.takes
 	for i := 0; i < 5; i++ {
 		_, err := b.gate.Create(ctx, &providers.OrderRequest{}, &providers.Quote{})
-		var d *DeferError
+		var d *providers.DeferError
 		if !errors.As(err, &d) {
-			t.Fatalf("call %d on an open breaker: %v, want *DeferError", i, err)
+			t.Fatalf("call %d on an open breaker: %v, want *providers.DeferError", i, err)
 		}
-		if d.Reason != ReasonBreakerOpen || d.Provider != "fake" || d.Wait <= 0 || d.Wait > timeout {
-			t.Fatalf("DeferError %+v, want breaker_open from fake with a wait in (0, %v]", d, timeout)
+		if d.Reason != providers.ReasonBreakerOpen || d.Provider != "fake" || d.Wait <= 0 || d.Wait > timeout {
+			t.Fatalf("providers.DeferError %+v, want breaker_open from fake with a wait in (0, %v]", d, timeout)
 		}
 		if d.Wait < timeout-time.Minute {
 			t.Fatalf("wait %v just after opening, want about %v", d.Wait, timeout)
@@ -272,7 +272,7 @@ func TestOpenBreakerDefersWithoutCalling(t *testing.T) {
 		t.Fatalf("limiter asked %d times while open: an open breaker must not spend quota", lim.takes-takes)
 	}
 	obs := b.obs.snapshot()
-	if len(obs.deferred) != 5 || obs.deferred[0] != ReasonBreakerOpen {
+	if len(obs.deferred) != 5 || obs.deferred[0] != providers.ReasonBreakerOpen {
 		t.Fatalf("observed deferrals %v, want 5 breaker_open", obs.deferred)
 	}
 	if fmt.Sprint(obs.states) != "[open]" {
@@ -301,7 +301,7 @@ func TestBreakerClosesAfterOpenTimeout(t *testing.T) {
 	if _, err := b.gate.Lookup(ctx, "x"); err == nil {
 		t.Fatal("want the provider's error")
 	}
-	if _, ok := IsDeferred(mustErr(b.gate.Lookup(ctx, "x"))); !ok {
+	if _, ok := providers.AsDeferral(mustErr(b.gate.Lookup(ctx, "x"))); !ok {
 		t.Fatal("breaker did not open after one failure")
 	}
 	b.prov.setErr(nil) // the provider recovers
@@ -309,7 +309,7 @@ func TestBreakerClosesAfterOpenTimeout(t *testing.T) {
 	waitFor(t, 5*time.Second, "a call to go through", func() bool {
 		p, err := b.gate.Lookup(ctx, "x")
 		if err != nil {
-			if _, ok := IsDeferred(err); !ok {
+			if _, ok := providers.AsDeferral(err); !ok {
 				t.Fatalf("unexpected error: %v", err)
 			}
 			return false
@@ -397,8 +397,8 @@ func TestLimiterWaits(t *testing.T) {
 				}
 				return
 			}
-			d, ok := IsDeferred(err)
-			if !ok || d.Reason != ReasonRateLimit || d.Wait != tt.wantDefer {
+			d, ok := providers.AsDeferral(err)
+			if !ok || d.Reason != providers.ReasonRateLimit || d.Wait != tt.wantDefer {
 				t.Fatalf("err %v, want a rate_limit deferral of %v", err, tt.wantDefer)
 			}
 			if b.prov.calls.Load() != 0 {
@@ -452,16 +452,16 @@ func TestProviderThrottleSlowsTheFleet(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			lim := &fakeLimiter{}
 			b := setup(t, Config{Limiter: lim, Breaker: BreakerSettings{ConsecutiveFailures: 1}})
-			thr := &providers.ThrottledError{Op: "create", Wait: tt.wait, Code: "600"}
+			thr := providers.Throttled("create", "600", tt.wait)
 			b.prov.setErr(errOf(thr))
 			_, err := b.gate.Create(context.Background(), &providers.OrderRequest{}, &providers.Quote{})
-			d, ok := IsDeferred(err)
-			if !ok || d.Reason != ReasonThrottled || d.Wait != tt.want {
+			d, ok := providers.AsDeferral(err)
+			if !ok || d.Reason != providers.ReasonThrottled || d.Wait != tt.want {
 				t.Fatalf("err %v, want a throttled deferral of %v", err, tt.want)
 			}
-			var got *providers.ThrottledError
+			var got *providers.DeferError
 			if !errors.As(err, &got) || got != thr {
-				t.Fatalf("DeferError does not wrap the provider's ThrottledError: %v", err)
+				t.Fatalf("the gate did not pass on the provider's own throttle answer: %v", err)
 			}
 			if fmt.Sprint(lim.throttles) != fmt.Sprint([]time.Duration{tt.want}) {
 				t.Fatalf("limiter throttled %v, want [%v]", lim.throttles, tt.want)
@@ -544,9 +544,9 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestDeferErrorMessage(t *testing.T) {
-	e := &DeferError{Provider: "depal", Reason: ReasonThrottled, Wait: 2 * time.Second,
-		Err: &providers.ThrottledError{Op: "create", Wait: 2 * time.Second, Code: "600"}}
-	want := "gate: depal: deferred (throttled), retry in 2s: create: throttled (code 600), retry after 2s"
+	e := providers.Throttled("create", "600", 2*time.Second)
+	e.Provider = "depal"
+	want := "depal create: deferred (throttled) code 600, retry in 2s"
 	if e.Error() != want {
 		t.Fatalf("Error() = %q, want %q", e.Error(), want)
 	}

@@ -45,7 +45,7 @@ func TestObserverMovesCollectors(t *testing.T) {
 	m.Request("xportcn", "create", providers.ClassTransient, time.Second)
 	m.Request("xportcn", "create", providers.ClassTransient, time.Second)
 	m.LimiterWait("depal", 300*time.Millisecond)
-	m.Deferred("depal", gate.ReasonThrottled)
+	m.Deferred("depal", providers.ReasonThrottled)
 	m.BreakerState("xportcn", gate.StateOpen)
 
 	checks := []struct {

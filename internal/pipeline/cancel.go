@@ -57,7 +57,7 @@ func (h *Handlers) cancel(ctx context.Context, j *job) error {
 		if err != nil || r.Terminal() {
 			return err
 		}
-		return &DeferError{Reason: "await_create", Wait: awaitCreate}
+		return &providers.DeferError{Reason: "await_create", Wait: awaitCreate}
 	}
 	for _, id := range r.ProviderOrderIDs {
 		err := j.p.Cancel(ctx, id, "cancelled by upstream")
@@ -67,7 +67,7 @@ func (h *Handlers) cancel(ctx context.Context, j *job) error {
 		var pe *providers.PermanentError
 		switch {
 		case errors.As(err, &pe) && pe.Code == tooFast:
-			return &DeferError{Reason: "cancel_too_fast", Wait: 10 * time.Second, Err: err}
+			return &providers.DeferError{Reason: "cancel_too_fast", Wait: 10 * time.Second, Err: err}
 		case errors.As(err, &pe):
 			j.log.Warn("cancel refused by the provider", "code", pe.Code, "message", pe.Message)
 			_, err := h.update(ctx, j, func(r *orders.Record) error {

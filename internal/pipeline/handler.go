@@ -274,5 +274,5 @@ func (h *Handlers) expire(ctx context.Context, j *job) error {
 	if err != nil || r == nil {
 		return err
 	}
-	return &DeferError{Reason: "deadline", Wait: r.Deadline.Sub(h.cfg.Store.Now()) + time.Second}
+	return &providers.DeferError{Reason: "deadline", Wait: r.Deadline.Sub(h.cfg.Store.Now()) + time.Second}
 }

@@ -91,7 +91,7 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 }
 
 func (h *Handlers) nextPoll(r *orders.Record) error {
-	return &DeferError{Reason: "poll", Wait: h.wait(r.PollStep)}
+	return &providers.DeferError{Reason: "poll", Wait: h.wait(r.PollStep)}
 }
 
 func (h *Handlers) wait(step int) time.Duration {

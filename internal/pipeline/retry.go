@@ -1,50 +1,22 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
 
-	"orderflow/internal/gate"
 	"orderflow/providers"
 )
 
-// DeferError asks asynq to run the task again after Wait without counting
-// an attempt (see IsFailure and RetryDelay).
-type DeferError struct {
-	Reason string
-	Wait   time.Duration
-	Err    error
-}
-
-func (e *DeferError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("deferred %s (%s): %v", e.Wait, e.Reason, e.Err)
-	}
-	return fmt.Sprintf("deferred %s (%s)", e.Wait, e.Reason)
-}
-
-func (e *DeferError) Unwrap() error { return e.Err }
-
-// deferralOf returns the wait of a deferral in err's chain: a DeferError,
-// the gate's (rate limit, open breaker, provider throttling), or a
-// provider's own ThrottledError.
+// deferralOf returns the wait of a deferral in err's chain.
 func deferralOf(err error) (time.Duration, bool) {
-	var d *DeferError
-	if errors.As(err, &d) {
-		return d.Wait, true
+	d, ok := providers.AsDeferral(err)
+	if !ok {
+		return 0, false
 	}
-	if g, ok := gate.IsDeferred(err); ok {
-		return g.Wait, true
-	}
-	var th *providers.ThrottledError
-	if errors.As(err, &th) {
-		return th.Wait, true
-	}
-	return 0, false
+	return d.Wait, true
 }
 
 // IsFailure is asynq.Config.IsFailure: a deferral is not a failure, so

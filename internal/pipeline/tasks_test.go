@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"orderflow/internal/gate"
 	"orderflow/providers"
 	"orderflow/tasks"
 )
@@ -19,10 +18,10 @@ func TestIsFailureAndRetryDelay(t *testing.T) {
 		wait    time.Duration // exact for deferrals
 		lo, hi  time.Duration // bounds otherwise
 	}{
-		{"defer", &DeferError{Reason: "poll", Wait: 3 * time.Second}, false, 3 * time.Second, 0, 0},
-		{"gate defer wrapped", fmt.Errorf("x: %w", &gate.DeferError{Reason: gate.ReasonRateLimit, Wait: 2 * time.Second}), false, 2 * time.Second, 0, 0},
-		{"provider throttled", &providers.ThrottledError{Wait: time.Second}, false, time.Second, 0, 0},
-		{"zero wait floored", &DeferError{Wait: 0}, false, minDefer, 0, 0},
+		{"defer", &providers.DeferError{Reason: "poll", Wait: 3 * time.Second}, false, 3 * time.Second, 0, 0},
+		{"gate defer wrapped", fmt.Errorf("x: %w", &providers.DeferError{Reason: providers.ReasonRateLimit, Wait: 2 * time.Second}), false, 2 * time.Second, 0, 0},
+		{"provider throttled", &providers.DeferError{Wait: time.Second}, false, time.Second, 0, 0},
+		{"zero wait floored", &providers.DeferError{Wait: 0}, false, minDefer, 0, 0},
 		{"transient", &providers.TransientError{Op: "x", Err: errors.New("boom")}, true, 0, backoffBase << 3 / 2, backoffBase << 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {

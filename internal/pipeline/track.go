@@ -26,7 +26,7 @@ func (h *Handlers) track(ctx context.Context, j *job) error {
 		if !errors.Is(err, providers.ErrNotFound) {
 			j.log.Warn("trace failed; tracking goes on", "class", providers.ClassOf(err).String(), "err", err)
 		}
-		return &DeferError{Reason: "track", Wait: h.wait(r.TrackStep)}
+		return &providers.DeferError{Reason: "track", Wait: h.wait(r.TrackStep)}
 	}
 	r, err = h.update(ctx, j, func(r *orders.Record) error {
 		if r.Terminal() || r.TrackDone {
@@ -55,5 +55,5 @@ func (h *Handlers) track(ctx context.Context, j *job) error {
 	if err != nil || r.TrackDone || r.Terminal() {
 		return err
 	}
-	return &DeferError{Reason: "track", Wait: h.wait(r.TrackStep)}
+	return &providers.DeferError{Reason: "track", Wait: h.wait(r.TrackStep)}
 }

@@ -200,7 +200,7 @@ func TestThrottled(t *testing.T) {
 		defer b.sim.SetFaults(sim.Faults{})
 		_, err := p.Preview(ctx(t), order(name, "th-"+name, item(1, 1)))
 		class(t, "preview throttled", err, providers.ClassThrottled)
-		var te *providers.ThrottledError
+		var te *providers.DeferError
 		if errors.As(err, &te) && te.Wait != time.Second {
 			t.Errorf("wait %s, want 1s", te.Wait)
 		}

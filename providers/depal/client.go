@@ -555,7 +555,7 @@ func (c *Client) send(ctx context.Context, op, method string, raw []byte, tok st
 func httpStatusError(op string, resp *http.Response, now time.Time, create bool) error {
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return &providers.ThrottledError{Op: op, Code: "HTTP_429", Wait: retryAfter(resp.Header, now)}
+		return providers.Throttled(op, "HTTP_429", retryAfter(resp.Header, now))
 	case resp.StatusCode >= 500:
 		err := &APIError{Code: "HTTP_" + strconv.Itoa(resp.StatusCode), Message: http.StatusText(resp.StatusCode)}
 		if create {
@@ -653,7 +653,7 @@ func (c *Client) classify(op string, env *envelope, hdr http.Header, create bool
 		}
 		return &providers.PermanentError{Op: op, Code: code, Message: msg}
 	case code == codeRateLimited:
-		return &providers.ThrottledError{Op: op, Code: code, Wait: retryAfter(hdr, c.now())}
+		return providers.Throttled(op, code, retryAfter(hdr, c.now()))
 	case code == codeBadSignature || code == codeTokenExpired:
 		return &providers.AuthError{Op: op, Code: code, Message: msg}
 	case isSystemError(code):

@@ -473,9 +473,9 @@ func TestErrorClasses(t *testing.T) {
 						t.Errorf("err = %v, want *providers.AuthError code %s", err, tt.code)
 					}
 				case providers.ClassThrottled:
-					var te *providers.ThrottledError
+					var te *providers.DeferError
 					if !errors.As(err, &te) || te.Code != tt.code || te.Wait != tt.wait {
-						t.Errorf("err = %#v, want *providers.ThrottledError code %s wait %s", err, tt.code, tt.wait)
+						t.Errorf("err = %#v, want *providers.DeferError code %s wait %s", err, tt.code, tt.wait)
 					}
 				case providers.ClassTransient:
 					var te *providers.TransientError

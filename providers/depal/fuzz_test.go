@@ -79,7 +79,7 @@ func checkClassified(t *testing.T, op int, err error) {
 	t.Helper()
 	var (
 		te *providers.TransientError
-		th *providers.ThrottledError
+		th *providers.DeferError
 		au *providers.AuthError
 		pe *providers.PermanentError
 		uo *providers.UnknownOutcomeError

@@ -131,7 +131,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 	switch {
 	case code == codeOK:
 	case code == codeRateLimited:
-		return "", time.Time{}, &providers.ThrottledError{Op: op, Code: code, Wait: retryAfter(resp.Header, c.now())}
+		return "", time.Time{}, providers.Throttled(op, code, retryAfter(resp.Header, c.now()))
 	case isSystemError(code):
 		return "", time.Time{}, &providers.TransientError{Op: op, Err: c.apiError(&env)}
 	default:

@@ -83,7 +83,7 @@ func (c *Client) checkAnswer(op string, isCreate bool, resp *http.Response, raw 
 	httpErr := &APIError{Code: int64(st), Message: http.StatusText(st)}
 	switch {
 	case st == http.StatusTooManyRequests:
-		return nil, &providers.ThrottledError{Op: op, Wait: c.retryAfter(resp.Header), Code: "HTTP_429"}
+		return nil, providers.Throttled(op, "HTTP_429", c.retryAfter(resp.Header))
 	case st >= 500 || st == http.StatusRequestTimeout:
 		if isCreate {
 			return nil, &providers.UnknownOutcomeError{Op: op, Err: httpErr}
@@ -130,7 +130,7 @@ func (c *Client) classifyCode(op string, isCreate bool, env *envelope, h http.He
 	codeText := strconv.FormatInt(code, 10)
 	switch {
 	case code == codeThrottled:
-		return &providers.ThrottledError{Op: op, Wait: c.retryAfter(h), Code: codeText}
+		return providers.Throttled(op, codeText, c.retryAfter(h))
 	case code == codeUnauthorized || code == codeForbidden:
 		return &providers.AuthError{Op: op, Code: codeText, Message: msg}
 	case code == codeNotFound && op != opPreview && op != opCreate:

@@ -256,7 +256,7 @@ func assertClassType(t *testing.T, err error, class providers.Class) {
 		var e *providers.TransientError
 		ok = errors.As(err, &e)
 	case providers.ClassThrottled:
-		var e *providers.ThrottledError
+		var e *providers.DeferError
 		ok = errors.As(err, &e)
 	case providers.ClassAuth:
 		var e *providers.AuthError
@@ -275,7 +275,7 @@ func assertClassType(t *testing.T, err error, class providers.Class) {
 
 func wantWait(d time.Duration) func(*testing.T, error) {
 	return func(t *testing.T, err error) {
-		var te *providers.ThrottledError
+		var te *providers.DeferError
 		if !errors.As(err, &te) || te.Wait != d {
 			t.Errorf("ThrottledError = %+v, want Wait %s", te, d)
 		}
