@@ -225,7 +225,7 @@ func TestWebUIListsQueues(t *testing.T) {
 			Address: providers.Address{FullName: "Li Lei", Mobile: "13800138000", Address: "1 Example Road"},
 			Items:   []providers.Item{{ProductID: 623456789012, SkuID: "b5f2", Quantity: 1}},
 		}
-		res, err := pipeline.Submit(context.Background(), w.Store(), w.Client(), w.Deadline(), req)
+		res, err := pipeline.Submit(context.Background(), w.Store(), w.Client(), w.Inspector(), req)
 		if err != nil {
 			t.Fatal(err)
 		}

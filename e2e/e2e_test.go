@@ -73,7 +73,7 @@ func startWorker(tb testing.TB, srv *redistest.Server, ps map[string]providers.P
 func submitAll(tb testing.TB, w *app.Worker, batch []testkit.Planned, want pipeline.Outcome) {
 	tb.Helper()
 	for _, p := range batch {
-		res, err := pipeline.Submit(context.Background(), w.Store(), w.Client(), w.Deadline(), p.Req)
+		res, err := pipeline.Submit(context.Background(), w.Store(), w.Client(), w.Inspector(), p.Req)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -133,9 +133,10 @@ func TestThreeWorkerProcessesShareOneQuota(t *testing.T) {
 	rdb := srv.Client(t)
 	st := orders.NewStore(rdb, orders.Config{})
 	client := asynq.NewClientFromRedisClient(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	batch := testkit.Batch("fleet", 40)
 	for _, p := range batch {
-		res, err := pipeline.Submit(context.Background(), st, client, time.Hour, p.Req)
+		res, err := pipeline.Submit(context.Background(), st, client, insp, p.Req)
 		if err != nil {
 			t.Fatal(err)
 		}

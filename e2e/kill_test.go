@@ -37,10 +37,11 @@ func TestWorkerKilledDuringCreates(t *testing.T) {
 	rdb := srv.Client(t)
 	st := orders.NewStore(rdb, orders.Config{})
 	client := asynq.NewClientFromRedisClient(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	batch := testkit.Batch("kill", 60)
 	ctx := context.Background()
 	for _, p := range batch {
-		if _, err := pipeline.Submit(ctx, st, client, time.Hour, p.Req); err != nil {
+		if _, err := pipeline.Submit(ctx, st, client, insp, p.Req); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -65,9 +65,10 @@ func TestRedisOutage(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	st := orders.NewStore(rdb, orders.Config{})
 	client := asynq.NewClientFromRedisClient(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	batch := testkit.Batch("outage", 40)
 	for _, p := range batch {
-		if _, err := pipeline.Submit(context.Background(), st, client, time.Hour, p.Req); err != nil {
+		if _, err := pipeline.Submit(context.Background(), st, client, insp, p.Req); err != nil {
 			t.Fatal(err)
 		}
 	}

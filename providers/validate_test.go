@@ -56,24 +56,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestStateAfter(t *testing.T) {
-	for _, c := range []struct {
-		from, to State
-		want     bool
-	}{
-		{StateCreated, StatePaid, true},
-		{StatePaid, StateAwaitingPayment, false}, // an old answer never moves back
-		{StateDelivered, StateShipped, false},
-		{StateShipped, StateCancelled, true},
-		{StateCompleted, StateCancelled, false}, // terminal stays
-		{StatePaid, StateUnknown, false},
-	} {
-		if got := c.from.After(c.to); got != c.want {
-			t.Errorf("%s.After(%s) = %v, want %v", c.from, c.to, got, c.want)
-		}
-	}
-}
-
 func TestMapStatus(t *testing.T) {
 	for word, want := range map[string]State{
 		"waitbuyerpay": StateAwaitingPayment, "WAITING_FOR_PAYMENT": StateAwaitingPayment,

@@ -50,6 +50,9 @@ const PreviewMaxRetry = 20
 type Ref struct {
 	Provider   string `json:"provider"`
 	OutOrderID string `json:"outOrderId"`
+	// Seq is, for order:poll and order:track, the run's place in the
+	// order's chain of polls (each run schedules the next).
+	Seq int `json:"seq,omitempty"`
 }
 
 // TaskID is the asynq task id of a task type for an order: re-enqueueing

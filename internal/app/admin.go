@@ -177,7 +177,7 @@ func pushHandler(w *Worker, log *slog.Logger) http.Handler {
 				log.Info("push for an unknown order ignored", "providerOrderId", p.Body.OrderID, "type", p.MessageType)
 				return
 			}
-			if err := pipeline.PollNow(w.Inspector(), k); err != nil {
+			if err := pipeline.PollNow(ctx, w.Store(), w.Inspector(), k); err != nil {
 				log.Debug("push: no waiting poll to run now", "provider", k.Provider, "outOrderId", k.OutOrderID, "err", err)
 				return
 			}

@@ -31,7 +31,7 @@ func submitHandler(w *Worker) http.Handler {
 		status := http.StatusOK
 		out := make([]intake.Result, 0, len(entries))
 		for _, e := range entries {
-			res, err := intake.Submit(r.Context(), w.Store(), w.Client(), w.Deadline(), e)
+			res, err := intake.Submit(r.Context(), w.Store(), w.Client(), w.Inspector(), e)
 			if err != nil {
 				writeJSON(rw, http.StatusServiceUnavailable, map[string]string{"error": "redis unavailable"})
 				return

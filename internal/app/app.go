@@ -47,6 +47,9 @@ type Config struct {
 	// knobs; zero: 200ms and 1s.
 	TaskCheckInterval        time.Duration
 	DelayedTaskCheckInterval time.Duration
+	// SweepInterval is how often the worker looks for orders past their
+	// deadline; zero: 30s.
+	SweepInterval time.Duration
 	// ShutdownTimeout is how long a drain waits for running tasks; zero: 30s.
 	ShutdownTimeout time.Duration
 	// Observer is told of tasks and transitions (the metrics); nil: none.
@@ -66,6 +69,8 @@ type Worker struct {
 	handlers *pipeline.Handlers
 	servers  map[string]*asynq.Server
 	started  atomic.Bool
+	// stopSweeps ends the deadline sweep Start began.
+	stopSweeps context.CancelFunc
 }
 
 // New builds a worker from cfg; nothing runs until Start.
@@ -75,6 +80,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if len(cfg.Providers) == 0 {
 		return nil, errors.New("app: Config.Providers needs at least one provider")
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = 30 * time.Second
 	}
 	if cfg.TaskCheckInterval <= 0 {
 		cfg.TaskCheckInterval = 200 * time.Millisecond
@@ -106,7 +114,7 @@ func New(cfg Config) (*Worker, error) {
 		Store:          w.store,
 		Providers:      cfg.Providers,
 		Enqueuer:       w.client,
-		Runner:         w.insp,
+		Inspector:      w.insp,
 		PollSchedule:   cfg.PollSchedule,
 		Deadline:       cfg.Deadline,
 		CallbackSecret: cfg.CallbackSecret,
@@ -185,6 +193,9 @@ func (w *Worker) Start() error {
 			w.log.Info("serving provider", "provider", name, "queues", pipeline.Queues(name))
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopSweeps = cancel
+	go w.handlers.RunSweeps(ctx, w.cfg.SweepInterval)
 	w.started.Store(true)
 	return nil
 }
@@ -201,6 +212,9 @@ func (w *Worker) Ready(ctx context.Context) error {
 // to finish (then return to the queue), and the connections close.
 func (w *Worker) Shutdown() {
 	w.started.Store(false)
+	if w.stopSweeps != nil {
+		w.stopSweeps()
+	}
 	for _, s := range w.servers {
 		s.Shutdown()
 	}

@@ -61,7 +61,7 @@ func order(provider, id string) providers.OrderRequest {
 
 func (b *bundle) submit(tb testing.TB, req providers.OrderRequest) pipeline.SubmitResult {
 	tb.Helper()
-	res, err := pipeline.Submit(context.Background(), b.w.Store(), b.w.Client(), b.w.Deadline(), req)
+	res, err := pipeline.Submit(context.Background(), b.w.Store(), b.w.Client(), b.w.Inspector(), req)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -239,10 +239,10 @@ func TestCancelBeforeCreate(t *testing.T) {
 	ctx := context.Background()
 	k := orders.Key{Provider: providers.Depal, OutOrderID: "c-1"}
 	// Cancel requested before the worker sees the order: nothing is created.
-	if _, _, err := b.w.Store().Create(ctx, order(k.Provider, k.OutOrderID), time.Hour); err != nil {
+	if _, _, err := b.w.Store().Create(ctx, order(k.Provider, k.OutOrderID)); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := pipeline.RequestCancel(ctx, b.w.Store(), b.w.Client(), k); err != nil || !ok {
+	if _, ok, err := pipeline.RequestCancel(ctx, b.w.Store(), b.w.Client(), b.w.Inspector(), k); err != nil || !ok {
 		t.Fatalf("RequestCancel = %v, %v", ok, err)
 	}
 	b.submit(t, order(k.Provider, k.OutOrderID))

@@ -24,7 +24,8 @@ import (
 	"orderflow/ratelimit"
 )
 
-// EmbeddedRedisAddr is where the embedded default's in-process Redis listens.
+// EmbeddedRedisAddr is where the embedded default's in-process Redis
+// listens unless EMBEDDED_REDIS_ADDR says otherwise.
 const EmbeddedRedisAddr = "127.0.0.1:6380"
 
 // EmbeddedSpeed is how much faster than wall time the embedded
@@ -75,13 +76,13 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	if info.Embedded {
 		log.Warn("EMBEDDED DEFAULT: in-process Redis (miniredis) and a provider simulator. NOT FOR PRODUCTION: set REDIS_URL and the provider credentials.")
 		m := miniredis.NewMiniRedis()
-		if err := m.StartAddr(EmbeddedRedisAddr); err != nil {
-			return fmt.Errorf("embedded Redis on %s: %w", EmbeddedRedisAddr, err)
+		if err := m.StartAddr(s.EmbeddedRedisAddr); err != nil {
+			return fmt.Errorf("EMBEDDED_REDIS_ADDR: embedded Redis on %s: %w", s.EmbeddedRedisAddr, err)
 		}
 		cleanup = append(cleanup, m.Close)
 		stopTick := tickTTLs(m)
 		cleanup = append(cleanup, stopTick)
-		redisURL = "redis://" + EmbeddedRedisAddr
+		redisURL = "redis://" + m.Addr()
 		simulator, err := startSim(s, info.AdminURL+"/callbacks/xportcn", log)
 		if err != nil {
 			return err
@@ -129,6 +130,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		CallbackSecret:           s.CallbackSecret,
 		NotifyConcurrency:        s.NotifyConcurrency,
 		ShutdownTimeout:          s.ShutdownTimeout,
+		SweepInterval:            sweepInterval(info.Embedded),
 		TaskCheckInterval:        100 * time.Millisecond,
 		DelayedTaskCheckInterval: 250 * time.Millisecond,
 		Observer:                 m,
@@ -165,6 +167,15 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	_ = srv.Shutdown(sctx)
 	log.Info("stopped")
 	return nil
+}
+
+// sweepInterval is how often the worker looks for orders past their
+// deadline: every second in the embedded default (its clock is fast).
+func sweepInterval(embedded bool) time.Duration {
+	if embedded {
+		return time.Second
+	}
+	return 30 * time.Second
 }
 
 // tickTTLs advances miniredis's TTLs with wall time (it does not on its own).

@@ -17,13 +17,16 @@ type Settings struct {
 	AdminAddr string
 	// AdminToken guards /monitoring/ and /v1/ (required when AdminAddr is
 	// not loopback).
-	AdminToken   string
-	Xportcn      XportcnSettings
-	Depal        DepalSettings
-	Rate         map[string]float64
-	Burst        map[string]int
-	Concurrency  map[string]int
-	PollSchedule []time.Duration
+	AdminToken string
+	// EmbeddedRedisAddr is where the embedded default's in-process Redis
+	// listens (EMBEDDED_REDIS_ADDR); "127.0.0.1:0" takes a free port.
+	EmbeddedRedisAddr string
+	Xportcn           XportcnSettings
+	Depal             DepalSettings
+	Rate              map[string]float64
+	Burst             map[string]int
+	Concurrency       map[string]int
+	PollSchedule      []time.Duration
 	// PollScheduleSet is true when POLL_SCHEDULE was given (the embedded
 	// default polls faster otherwise).
 	PollScheduleSet bool
@@ -68,12 +71,13 @@ func (s *Settings) HasDepal() bool {
 // FromEnv reads the settings; an error names the variable that is wrong.
 func FromEnv(getenv func(string) string) (*Settings, error) {
 	s := &Settings{
-		RedisURL:    getenv("REDIS_URL"),
-		AdminAddr:   or(getenv("ADMIN_ADDR"), "127.0.0.1:8080"),
-		AdminToken:  getenv("ADMIN_TOKEN"),
-		Rate:        map[string]float64{},
-		Burst:       map[string]int{},
-		Concurrency: map[string]int{},
+		RedisURL:          getenv("REDIS_URL"),
+		AdminAddr:         or(getenv("ADMIN_ADDR"), "127.0.0.1:8080"),
+		AdminToken:        getenv("ADMIN_TOKEN"),
+		EmbeddedRedisAddr: or(getenv("EMBEDDED_REDIS_ADDR"), EmbeddedRedisAddr),
+		Rate:              map[string]float64{},
+		Burst:             map[string]int{},
+		Concurrency:       map[string]int{},
 		Xportcn: XportcnSettings{
 			BaseURL: getenv("XPORTCN_BASE_URL"), AccessKey: getenv("XPORTCN_ACCESS_KEY"),
 			AccessSecret: getenv("XPORTCN_ACCESS_SECRET"), UserID: getenv("XPORTCN_USER_ID"),

@@ -248,8 +248,9 @@ func normalOrders(prefix, provider string, n int) []providers.OrderRequest {
 func (e *env) submit(ctx context.Context, reqs []providers.OrderRequest) error {
 	st := orders.NewStore(e.rdb, orders.Config{})
 	client := asynq.NewClientFromRedisClient(e.rdb)
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
 	for _, r := range reqs {
-		res, err := pipeline.Submit(ctx, st, client, time.Hour, r)
+		res, err := pipeline.Submit(ctx, st, client, insp, r)
 		if err != nil {
 			return err
 		}

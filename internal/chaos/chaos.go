@@ -421,9 +421,10 @@ func (r *run) chaos(ctx context.Context) error {
 	defer rdb.Close()
 	st := orders.NewStore(rdb, orders.Config{})
 	client := asynq.NewClientFromRedisClient(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	batch := testkit.Batch(fmt.Sprintf("chaos%d", r.cfg.Seed), r.cfg.Orders)
 	for _, p := range batch {
-		res, err := pipeline.Submit(ctx, st, client, time.Hour, p.Req)
+		res, err := pipeline.Submit(ctx, st, client, insp, p.Req)
 		if err != nil {
 			return fmt.Errorf("chaos: submit %s: %w", p.Key(), err)
 		}

@@ -46,7 +46,7 @@ func runCancel(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 		fmt.Fprintf(s.out, "%s: not cancellable: %s\n", r.Key(), r.State)
 		return ExitFailed
 	}
-	rec, ok, err := pipeline.RequestCancel(ctx, c.store, c.client, r.Key())
+	rec, ok, err := pipeline.RequestCancel(ctx, c.store, c.client, c.insp, r.Key())
 	if errors.Is(err, orders.ErrNotFound) { // gone since find
 		err = &LookupError{Arg: ids[0], Reason: "not found"}
 	}

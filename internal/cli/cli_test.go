@@ -102,7 +102,7 @@ func orderJSON(provider, id string, replace map[string]string) string {
 func (b *bundle) create(tb testing.TB, provider, id string, states ...providers.State) *orders.Record {
 	tb.Helper()
 	ctx := context.Background()
-	r, _, err := b.store.Create(ctx, request(provider, id), time.Hour)
+	r, _, err := b.store.Create(ctx, request(provider, id))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -118,13 +118,44 @@ func (b *bundle) move(tb testing.TB, k orders.Key, s providers.State, fn func(*o
 		if fn != nil {
 			fn(r)
 		}
-		r.SetState(s, t0.Add(time.Duration(len(r.History))*time.Second), "")
+		path := eventsTo(r.State, s)
+		if path == nil {
+			tb.Fatalf("no events move an order from %s to %s", r.State, s)
+		}
+		for _, ev := range path {
+			r.Apply(ev, t0.Add(time.Duration(len(r.History))*time.Second), "")
+		}
 		return nil
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return r
+}
+
+// eventsTo is the shortest list of events that moves an order from one
+// state to the other under the transition table.
+func eventsTo(from, to providers.State) []providers.Event {
+	type step struct {
+		s    providers.State
+		path []providers.Event
+	}
+	seen := map[providers.State]bool{from: true}
+	queue := []step{{s: from}}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		if cur.s == to {
+			return cur.path
+		}
+		for _, tr := range providers.Transitions {
+			if tr.From == cur.s && !seen[tr.To] {
+				seen[tr.To] = true
+				queue = append(queue, step{tr.To, append(append([]providers.Event{}, cur.path...), tr.Event)})
+			}
+		}
+	}
+	return nil
 }
 
 // pending lists the task ids pending in a queue.
@@ -213,17 +244,16 @@ func testSubmitMixedBatch(t *testing.T, b *bundle) {
 		}
 	}
 	rec, err := b.store.Get(ctx, orders.Key{Provider: providers.Depal, OutOrderID: "A-1"})
-	if err != nil || rec.State != providers.StateReceived || rec.Deadline.Sub(rec.ReceivedAt) != cli.DefaultDeadline {
-		t.Errorf("A-1 record = %+v, %v; want received with the default deadline", rec, err)
+	if err != nil || rec.State != providers.StateReceived || !rec.Deadline.IsZero() {
+		t.Errorf("A-1 record = %+v, %v; want received, no deadline yet (the worker's ORDER_DEADLINE sets it)", rec, err)
 	}
 	if _, err := b.store.Get(ctx, orders.Key{Provider: providers.Depal, OutOrderID: "I-1"}); err != orders.ErrNotFound {
 		t.Errorf("invalid order I-1 was recorded (%v)", err)
 	}
 }
 
-func TestSubmitAllAcceptedFromFileWithDeadline(t *testing.T) {
+func TestSubmitAllAcceptedFromFile(t *testing.T) {
 	b := setup(t)
-	b.env["ORDER_DEADLINE"] = "2h"
 	file := t.TempDir() + "/orders.json"
 	body := "[\n" + orderJSON(providers.Depal, "F-1", nil) + ",\n" + orderJSON(providers.Xportcn, "F-2", nil) + "\n]\n"
 	if err := writeFile(file, body); err != nil {
@@ -232,10 +262,6 @@ func TestSubmitAllAcceptedFromFileWithDeadline(t *testing.T) {
 	r := b.run(t, "", "submit", "-f", file)
 	if r.code != cli.ExitOK || r.stdout != "F-1\taccepted\nF-2\taccepted\n" {
 		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
-	}
-	rec, err := b.store.Get(context.Background(), orders.Key{Provider: providers.Depal, OutOrderID: "F-1"})
-	if err != nil || rec.Deadline.Sub(rec.ReceivedAt) != 2*time.Hour {
-		t.Fatalf("F-1 deadline %v after receipt (%v), want 2h from ORDER_DEADLINE", rec.Deadline.Sub(rec.ReceivedAt), err)
 	}
 	// Again: all duplicates is still success.
 	r = b.run(t, "", "submit", "-f", file)
@@ -327,8 +353,6 @@ func TestSettings(t *testing.T) {
 		want   int
 		stderr string
 	}{
-		{"bad deadline", map[string]string{"ORDER_DEADLINE": "a month"}, []string{"submit"}, cli.ExitUnavailable, "ORDER_DEADLINE: want a positive Go duration"},
-		{"negative deadline", map[string]string{"ORDER_DEADLINE": "-1h"}, []string{"submit"}, cli.ExitUnavailable, "ORDER_DEADLINE"},
 		{"bad url", map[string]string{"REDIS_URL": "redis://u:hunter2@127.0.0.1:port/"}, []string{"status", "X"}, cli.ExitUnavailable, "REDIS_URL: cannot use redis://u:xxxxx@127.0.0.1:port/"},
 		{"bad scheme", map[string]string{"REDIS_URL": "http://u:hunter2@h/"}, []string{"status", "X"}, cli.ExitUnavailable, "REDIS_URL: cannot use http://u:xxxxx@h/"},
 		{"flag beats env", map[string]string{"REDIS_URL": "redis://127.0.0.1:1"}, []string{"status", "--redis", b.srv.URL(), "X-9"}, cli.ExitFailed, "X-9: not found"},

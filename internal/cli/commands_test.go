@@ -20,12 +20,13 @@ func TestStatus(t *testing.T) {
 	ctx := context.Background()
 	req := request(providers.Depal, "S-1")
 	req.MaxTotal = "30.00"
-	r, _, err := b.store.Create(ctx, req, time.Hour)
+	r, _, err := b.store.Create(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.move(t, r.Key(), providers.StatePreviewed, func(r *orders.Record) {
 		r.Quote = &providers.Quote{Goods: 2000, Freight: 500, Service: 1, Total: 2501}
+		r.Deadline = t0.Add(time.Hour)
 	})
 	b.move(t, r.Key(), providers.StateAwaitingPayment, func(r *orders.Record) {
 		r.ProviderOrderIDs = []string{"2001", "2002"}
@@ -53,14 +54,15 @@ func TestStatus(t *testing.T) {
   history:
     2026-03-04T05:06:07.000Z  received
     2026-03-04T05:06:08.000Z  previewed
-    2026-03-04T05:06:09.000Z  awaiting_payment
+    2026-03-04T05:06:09.000Z  created
+    2026-03-04T05:06:10.000Z  awaiting_payment
 
 xportcn/S-2
   state:    failed
   error:    R500_004: out of stock
   received: 2026-03-04T05:06:07.000Z
   updated:  2026-03-04T05:06:07.000Z
-  deadline: 2026-03-04T06:06:07.000Z
+  deadline: -
   history:
     2026-03-04T05:06:07.000Z  received
     2026-03-04T05:06:08.000Z  failed    R500_004
@@ -83,7 +85,7 @@ xportcn/S-2
 	if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Key() != r.Key() || got.State != providers.StateAwaitingPayment || len(got.History) != 3 ||
+	if got.Key() != r.Key() || got.State != providers.StateAwaitingPayment || len(got.History) != 4 ||
 		got.Quote == nil || got.Quote.Total != 2501 || strings.Join(got.ProviderOrderIDs, ",") != "2001,2002" {
 		t.Errorf("--json record = %+v", got)
 	}

@@ -18,9 +18,6 @@ import (
 // worker's.
 const DefaultRedisURL = "redis://127.0.0.1:6380"
 
-// DefaultDeadline is ORDER_DEADLINE when unset.
-const DefaultDeadline = 720 * time.Hour
-
 // Timeouts of the Redis connection: a command line tool should say soon
 // that Redis cannot be reached rather than hang.
 const (
@@ -45,7 +42,6 @@ type settings struct {
 	// redisURL is the redacted URL, for messages.
 	redisURL string
 	redis    asynq.RedisConnOpt
-	deadline time.Duration
 }
 
 // loadSettings reads the settings; flagRedis, when not empty, overrides
@@ -66,14 +62,6 @@ func loadSettings(getenv Getenv, flagRedis string) (settings, error) {
 	}
 	s.redis = withTimeouts(opt)
 
-	s.deadline = DefaultDeadline
-	if v := getenv("ORDER_DEADLINE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return s, &SettingError{Name: "ORDER_DEADLINE", Reason: fmt.Sprintf("want a positive Go duration such as 720h, got %q", v)}
-		}
-		s.deadline = d
-	}
 	return s, nil
 }
 
@@ -128,6 +116,7 @@ type conn struct {
 	rdb    redis.UniversalClient
 	store  *orders.Store
 	client *asynq.Client
+	insp   *asynq.Inspector
 	url    string
 }
 
@@ -148,6 +137,7 @@ func connect(ctx context.Context, s settings) (*conn, error) {
 		rdb:    rdb,
 		store:  orders.NewStore(rdb, orders.Config{}),
 		client: asynq.NewClientFromRedisClient(rdb),
+		insp:   asynq.NewInspectorFromRedisClient(rdb),
 		url:    s.redisURL,
 	}, nil
 }

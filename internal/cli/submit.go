@@ -43,7 +43,7 @@ func runSubmit(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 		s.errorf("submit: unexpected argument %q (orders are read from -f FILE or standard input)", pos[0])
 		return ExitUnavailable
 	}
-	c, cfg, exit, ok := setup(ctx, s, getenv, *redisURL)
+	c, _, exit, ok := setup(ctx, s, getenv, *redisURL)
 	if !ok {
 		return exit
 	}
@@ -75,7 +75,7 @@ func runSubmit(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 
 	counts := map[pipeline.Outcome]int{}
 	for i, e := range entries {
-		line, err := intake.Submit(ctx, c.store, c.client, cfg.deadline, e)
+		line, err := intake.Submit(ctx, c.store, c.client, c.insp, e)
 		if err != nil {
 			summary(s, counts, len(entries))
 			if ctx.Err() != nil {

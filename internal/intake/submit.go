@@ -3,7 +3,6 @@ package intake
 import (
 	"context"
 	"errors"
-	"time"
 
 	"orderflow/internal/orders"
 	"orderflow/internal/pipeline"
@@ -33,11 +32,11 @@ type Result struct {
 // Submit submits one decoded entry with pipeline.Submit (an entry that did
 // not decode or validate is answered invalid without touching Redis). The
 // error is for Redis trouble only.
-func Submit(ctx context.Context, st *orders.Store, enq pipeline.Enqueuer, deadline time.Duration, e Entry) (Result, error) {
+func Submit(ctx context.Context, st *orders.Store, enq pipeline.Enqueuer, insp pipeline.TaskInspector, e Entry) (Result, error) {
 	res := Result{N: e.N, Provider: e.Req.Provider, OutOrderID: e.Req.OutOrderID}
 	invalid := e.Err
 	if invalid == nil {
-		r, err := pipeline.Submit(ctx, st, enq, deadline, e.Req)
+		r, err := pipeline.Submit(ctx, st, enq, insp, e.Req)
 		if err != nil {
 			return res, err
 		}

@@ -47,6 +47,11 @@ type Record struct {
 	PollStep  int  `json:"pollStep,omitempty"`
 	TrackStep int  `json:"trackStep,omitempty"`
 	TrackDone bool `json:"trackDone,omitempty"`
+	// PollSeq and TrackSeq number the order's polls and traces: the task
+	// of the next one has the id order:poll:{provider}:{outOrderId}:{PollSeq}
+	// (order:track:…:{TrackSeq}), scheduled by the run before it.
+	PollSeq  int `json:"pollSeq,omitempty"`
+	TrackSeq int `json:"trackSeq,omitempty"`
 
 	// CancelRequested is set when an upstream asked to cancel;
 	// CancelRefused holds the provider's refusal, if any.
@@ -57,10 +62,12 @@ type Record struct {
 	// callbackUrl, in order.
 	Notified int `json:"notified,omitempty"`
 
-	ReceivedAt time.Time    `json:"receivedAt"`
-	UpdatedAt  time.Time    `json:"updatedAt"`
-	Deadline   time.Time    `json:"deadline"`
-	History    []Transition `json:"history"`
+	ReceivedAt time.Time `json:"receivedAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+	// Deadline is when the order expires: ReceivedAt plus the worker's
+	// ORDER_DEADLINE, set by the worker when it first handles the order.
+	Deadline time.Time    `json:"deadline,omitzero"`
+	History  []Transition `json:"history"`
 }
 
 // ErrorInfo is why an order failed: the provider's code and message, or
@@ -93,19 +100,27 @@ func (r *Record) Key() Key { return Key{r.Provider, r.OutOrderID} }
 // Terminal reports whether the order has ended.
 func (r *Record) Terminal() bool { return r.State.Terminal() }
 
-// SetState moves the record to s at time at, appending to the history.
-// It reports false (and changes nothing) when the record is already in s.
-func (r *Record) SetState(s providers.State, at time.Time, note string) bool {
-	if r.State == s {
+// Apply moves the record by event ev at time at, appending to the history
+// (note says why: a raw status word, a parcel word, an error code). It
+// reports whether the state changed: false when the transition table
+// (providers.Transitions) does not allow ev in the record's state, which
+// then stays as it is.
+func (r *Record) Apply(ev providers.Event, at time.Time, note string) bool {
+	to, ok := providers.Next(r.State, ev)
+	if !ok {
 		return false
 	}
-	r.State = s
-	r.History = append(r.History, Transition{State: s, At: at.UTC(), Note: note})
+	r.State = to
+	r.History = append(r.History, Transition{State: to, At: at.UTC(), Note: note})
 	return true
 }
 
-// Fail moves the record to failed with an error code and message.
-func (r *Record) Fail(code, message string, at time.Time) {
+// Fail moves the record to failed with an error code and message, where
+// the table allows it.
+func (r *Record) Fail(code, message string, at time.Time) bool {
+	if _, ok := providers.Next(r.State, providers.EventFailed); !ok {
+		return false
+	}
 	r.Error = &ErrorInfo{Code: code, Message: message}
-	r.SetState(providers.StateFailed, at, code)
+	return r.Apply(providers.EventFailed, at, code)
 }

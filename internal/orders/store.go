@@ -20,7 +20,10 @@ const (
 	EventStream = "orderflow:events"
 	// liveKey is a hash "provider/outOrderId" -> state of every order that
 	// has not ended: what `watch` follows and the orders-in-state gauge counts.
-	liveKey      = "orderflow:orders:live"
+	liveKey = "orderflow:orders:live"
+	// receivedKey is a sorted set of the same orders, scored by the time
+	// they were received (unix ms): what the deadline sweep reads.
+	receivedKey  = "orderflow:orders:received"
 	recordPrefix = "orderflow:order:"
 )
 
@@ -32,6 +35,9 @@ var (
 	ErrNoChange = errors.New("orders: no change")
 	// ErrConflict: the record changed under an Update too many times in a row.
 	ErrConflict = errors.New("orders: too many concurrent updates")
+	// ErrTransition: an Update made a state change the transition table
+	// (providers.Transitions) does not allow; nothing was written.
+	ErrTransition = errors.New("orders: transition not allowed")
 )
 
 // Config configures a Store. Zero values take the documented defaults.
@@ -81,14 +87,16 @@ func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrd
 // KEYS[1] -> the record hash (fields v: version, doc: JSON)
 // KEYS[2] -> the event stream
 // KEYS[3] -> the live index hash
+// KEYS[4] -> the live orders by time received (sorted set)
 // ARGV[1] -> expected version ("0": the record must not exist)
 // ARGV[2] -> new version
 // ARGV[3] -> record JSON
 // ARGV[4] -> TTL in ms after which the record expires ("0": keep)
-// ARGV[5] -> live index field
-// ARGV[6] -> live index value ("": remove the field)
+// ARGV[5] -> live index field (and sorted set member)
+// ARGV[6] -> live index value ("": the order ended, remove it from both)
 // ARGV[7] -> stream MAXLEN (approximate)
-// ARGV[8] -> number of events n; then n groups of 12: field/value pairs
+// ARGV[8] -> time received, unix ms (the sorted set's score)
+// ARGV[9] -> number of events n; then n groups of 12: field/value pairs
 // Returns 1 when written, 0 on a version mismatch.
 var writeScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'v')
@@ -101,12 +109,14 @@ else
 end
 if ARGV[6] == '' then
   redis.call('HDEL', KEYS[3], ARGV[5])
+  redis.call('ZREM', KEYS[4], ARGV[5])
 else
   redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])
+  if ARGV[1] == '0' then redis.call('ZADD', KEYS[4], ARGV[8], ARGV[5]) end
 end
-local n = tonumber(ARGV[8])
+local n = tonumber(ARGV[9])
 for i = 0, n - 1 do
-  local b = 9 + i * 12
+  local b = 10 + i * 12
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*',
     ARGV[b], ARGV[b+1], ARGV[b+2], ARGV[b+3], ARGV[b+4], ARGV[b+5],
     ARGV[b+6], ARGV[b+7], ARGV[b+8], ARGV[b+9], ARGV[b+10], ARGV[b+11])
@@ -133,16 +143,16 @@ func (s *Store) Get(ctx context.Context, k Key) (*Record, error) {
 // Create stores a new record in state received (with its event) unless one
 // exists for the key. It returns the stored record and whether it was
 // created by this call; an existing record is returned as it is.
-func (s *Store) Create(ctx context.Context, req providers.OrderRequest, deadline time.Duration) (*Record, bool, error) {
+func (s *Store) Create(ctx context.Context, req providers.OrderRequest) (*Record, bool, error) {
 	now := s.cfg.Now().UTC()
 	r := &Record{
 		Provider:   req.Provider,
 		OutOrderID: req.OutOrderID,
 		Request:    req,
 		ReceivedAt: now,
-		Deadline:   now.Add(deadline),
 	}
-	r.SetState(providers.StateReceived, now, "")
+	r.State = providers.StateReceived
+	r.History = []Transition{{State: providers.StateReceived, At: now}}
 	for {
 		ok, err := s.write(ctx, r, 0)
 		if err != nil {
@@ -169,13 +179,16 @@ func (s *Store) Update(ctx context.Context, k Key, fn func(r *Record) error) (*R
 		if err != nil {
 			return nil, err
 		}
-		prev := r.Version
+		prev, from := r.Version, r.State
 		hist := len(r.History)
 		if err := fn(r); err != nil {
 			if errors.Is(err, ErrNoChange) {
 				return r, nil
 			}
 			return r, err
+		}
+		if err := checkMoves(from, r.History[hist:]); err != nil {
+			return nil, fmt.Errorf("orders: update %s: %w", k, err)
 		}
 		ok, err := s.writeEvents(ctx, r, prev, r.History[hist:])
 		if err != nil {
@@ -186,6 +199,18 @@ func (s *Store) Update(ctx context.Context, k Key, fn func(r *Record) error) (*R
 		}
 	}
 	return nil, fmt.Errorf("orders: update %s: %w", k, ErrConflict)
+}
+
+// checkMoves refuses a write whose new history entries make a move the
+// transition table does not allow.
+func checkMoves(from providers.State, added []Transition) error {
+	for _, t := range added {
+		if !providers.CanMove(from, t.State) {
+			return fmt.Errorf("%w: %s -> %s", ErrTransition, from, t.State)
+		}
+		from = t.State
+	}
+	return nil
 }
 
 func (s *Store) write(ctx context.Context, r *Record, prev int64) (bool, error) {
@@ -203,7 +228,7 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, events [
 	if r.Terminal() {
 		ttl, live = strconv.FormatInt(s.cfg.Retention.Milliseconds(), 10), ""
 	}
-	args := []any{prev, r.Version, doc, ttl, r.Key().String(), live, s.cfg.StreamMaxLen, len(events)}
+	args := []any{prev, r.Version, doc, ttl, r.Key().String(), live, s.cfg.StreamMaxLen, r.ReceivedAt.UnixMilli(), len(events)}
 	for _, ev := range events {
 		errText := ""
 		if ev.State.Terminal() && r.Error != nil {
@@ -217,7 +242,7 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, events [
 			"providerOrderId", strings.Join(r.ProviderOrderIDs, ","),
 			"error", errText)
 	}
-	keys := []string{RecordKey(r.Key()), EventStream, liveKey}
+	keys := []string{RecordKey(r.Key()), EventStream, liveKey, receivedKey}
 	n, err := writeScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("orders: write %s: %w", r.Key(), err)
@@ -238,6 +263,25 @@ func (s *Store) Live(ctx context.Context) (map[Key]providers.State, error) {
 			continue
 		}
 		out[Key{p, id}] = providers.State(v)
+	}
+	return out, nil
+}
+
+// ReceivedBefore returns up to limit live orders received before t, the
+// oldest first.
+func (s *Store) ReceivedBefore(ctx context.Context, t time.Time, limit int64) ([]Key, error) {
+	ms, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: receivedKey, Start: "-inf", Stop: "(" + strconv.FormatInt(t.UnixMilli(), 10),
+		ByScore: true, Count: limit,
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("orders: received before %s: %w", t.Format(time.RFC3339), err)
+	}
+	out := make([]Key, 0, len(ms))
+	for _, m := range ms {
+		if p, id, ok := strings.Cut(m, "/"); ok {
+			out = append(out, Key{p, id})
+		}
 	}
 	return out, nil
 }

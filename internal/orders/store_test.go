@@ -25,14 +25,14 @@ func TestStore(t *testing.T) {
 		ctx := context.Background()
 		st := NewStore(rdb, Config{Retention: time.Hour})
 
-		r, created, err := st.Create(ctx, sampleRequest("A-1"), time.Hour)
+		r, created, err := st.Create(ctx, sampleRequest("A-1"))
 		if err != nil || !created {
 			t.Fatalf("Create = %v, %v; want created", created, err)
 		}
 		if r.State != providers.StateReceived || r.Version != 1 {
 			t.Fatalf("new record state %q version %d", r.State, r.Version)
 		}
-		again, created, err := st.Create(ctx, sampleRequest("A-1"), time.Hour)
+		again, created, err := st.Create(ctx, sampleRequest("A-1"))
 		if err != nil || created || again.Version != 1 {
 			t.Fatalf("second Create = %v (version %d), %v; want the existing record", created, again.Version, err)
 		}
@@ -64,7 +64,7 @@ func TestStore(t *testing.T) {
 
 		// Two transitions in one update: two events, the record leaves the live index.
 		_, err = st.Update(ctx, r.Key(), func(r *Record) error {
-			r.SetState(providers.StatePreviewed, st.Now(), "")
+			r.Apply(providers.EventPreviewed, st.Now(), "")
 			r.Fail("R500_004", "out of stock", st.Now())
 			return nil
 		})
@@ -108,12 +108,13 @@ func TestLiveCounts(t *testing.T) {
 	st := NewStore(srv.Client(t), Config{})
 	ctx := context.Background()
 	for _, id := range []string{"a", "b", "c"} {
-		if _, _, err := st.Create(ctx, sampleRequest(id), time.Hour); err != nil {
+		if _, _, err := st.Create(ctx, sampleRequest(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := st.Update(ctx, Key{providers.Depal, "c"}, func(r *Record) error {
-		r.SetState(providers.StateCreated, st.Now(), "")
+		r.Apply(providers.EventPreviewed, st.Now(), "")
+		r.Apply(providers.EventCreated, st.Now(), "")
 		return nil
 	}); err != nil {
 		t.Fatal(err)

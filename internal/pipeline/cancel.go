@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"orderflow/internal/orders"
 	"orderflow/providers"
 )
@@ -20,7 +18,7 @@ const tooFast = "CLOSE_ORDER_TOO_FAST"
 // RequestCancel marks an order as to be cancelled and enqueues the cancel
 // task. An ended order cannot be cancelled: ok is false and the record is
 // returned as it is.
-func RequestCancel(ctx context.Context, st *orders.Store, enq Enqueuer, k orders.Key) (rec *orders.Record, ok bool, err error) {
+func RequestCancel(ctx context.Context, st *orders.Store, enq Enqueuer, insp TaskInspector, k orders.Key) (rec *orders.Record, ok bool, err error) {
 	rec, err = st.Update(ctx, k, func(r *orders.Record) error {
 		if r.Terminal() || r.CancelRequested {
 			return orders.ErrNoChange
@@ -31,8 +29,7 @@ func RequestCancel(ctx context.Context, st *orders.Store, enq Enqueuer, k orders
 	if err != nil || rec.Terminal() {
 		return rec, false, err
 	}
-	_, err = enq.EnqueueContext(ctx, NewCancelTask(k))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if err := Enqueue(ctx, enq, insp, NewCancelTask(k)); err != nil {
 		return rec, false, err
 	}
 	return rec, true, nil
@@ -49,9 +46,9 @@ func (h *Handlers) cancel(ctx context.Context, j *job) error {
 	if len(r.ProviderOrderIDs) == 0 {
 		r, err = h.update(ctx, j, func(r *orders.Record) error {
 			if r.Terminal() || len(r.ProviderOrderIDs) > 0 || r.CreateAttempts > 0 {
-				return errStop
+				return orders.ErrNoChange
 			}
-			r.SetState(providers.StateCancelled, h.cfg.Store.Now(), "cancelled before create")
+			r.Apply(providers.EventCancelled, h.cfg.Store.Now(), "cancelled before create")
 			return nil
 		})
 		if err != nil || r.Terminal() {
@@ -79,10 +76,8 @@ func (h *Handlers) cancel(ctx context.Context, j *job) error {
 			return err
 		}
 	}
-	if h.cfg.Runner != nil {
-		if err := PollNow(h.cfg.Runner, j.key); err != nil {
-			j.log.Debug("prompt poll after cancel not possible", "err", err)
-		}
+	if err := PollNow(ctx, h.cfg.Store, h.cfg.Inspector, j.key); err != nil {
+		j.log.Debug("prompt poll after cancel not possible", "err", err)
 	}
 	return nil
 }

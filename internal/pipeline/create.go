@@ -19,7 +19,7 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 		return err
 	}
 	if len(r.ProviderOrderIDs) > 0 {
-		return h.enqueue(ctx, newPollTask(j.key, 0)) // a re-run: already created
+		return h.enqueue(ctx, newPollTask(j.key, r.PollSeq, 0)) // a re-run: already created
 	}
 	if r.State != providers.StatePreviewed && r.State != providers.StateNeedsReview {
 		return nil
@@ -44,10 +44,10 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 	}
 	r, err = h.update(ctx, j, func(r *orders.Record) error {
 		if len(r.ProviderOrderIDs) > 0 || r.Terminal() {
-			return errStop
+			return orders.ErrNoChange
 		}
 		if r.CancelRequested {
-			r.SetState(providers.StateCancelled, h.cfg.Store.Now(), "cancelled before create")
+			r.Apply(providers.EventCancelled, h.cfg.Store.Now(), "cancelled before create")
 			return nil
 		}
 		r.CreateAttempts++
@@ -87,14 +87,12 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 	}
 	_, err := h.update(ctx, j, func(r *orders.Record) error {
 		if len(r.ProviderOrderIDs) > 0 {
-			return errStop
+			return orders.ErrNoChange
 		}
 		r.ProviderOrderIDs = pl.OrderIDs
-		if r.Terminal() {
-			return nil // expired meanwhile: keep the ids for a person
-		}
-		r.Error = nil
-		r.SetState(providers.StateCreated, h.cfg.Store.Now(), note)
+		if r.Apply(providers.EventCreated, h.cfg.Store.Now(), note) {
+			r.Error = nil
+		} // else expired meanwhile: keep the ids for a person
 		return nil
 	})
 	if err != nil {
@@ -103,21 +101,23 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 	if err := h.cfg.Store.Link(ctx, j.key, pl.OrderIDs, h.cfg.Deadline+h.cfg.Store.Retention()); err != nil {
 		return err
 	}
-	return h.enqueue(ctx, newPollTask(j.key, 0))
+	return h.enqueue(ctx, newPollTask(j.key, 0, 0))
 }
 
 // park leaves an order whose create outcome cannot be learned for a
-// person: state needs_review, with the last error. The expire task still
-// ends it at the deadline; an operator can re-run the archived create task
-// from the web UI once the provider answers again.
+// person: state needs_review, with the last error. The deadline still ends
+// it; an operator can re-run the archived create task from the web UI once
+// the provider answers again.
 func (h *Handlers) park(ctx context.Context, j *job, cause error) error {
 	j.log.Error("create outcome cannot be learned; order parked for review", "err", cause)
 	_, err := h.update(ctx, j, func(r *orders.Record) error {
 		if r.Terminal() || len(r.ProviderOrderIDs) > 0 {
-			return errStop
+			return orders.ErrNoChange
+		}
+		if !r.Apply(providers.EventParked, h.cfg.Store.Now(), "CREATE_OUTCOME_UNKNOWN") {
+			return orders.ErrNoChange
 		}
 		r.Error = &orders.ErrorInfo{Code: "CREATE_OUTCOME_UNKNOWN", Message: cause.Error()}
-		r.SetState(providers.StateNeedsReview, h.cfg.Store.Now(), "CREATE_OUTCOME_UNKNOWN")
 		return nil
 	})
 	if err != nil {

@@ -37,7 +37,8 @@ func fuzzHandlers(tb testing.TB) (*Handlers, *orders.Store) {
 	srv := redistest.Mini(tb)
 	st := orders.NewStore(srv.Client(tb), orders.Config{})
 	client := asynq.NewClient(asynq.RedisClientOpt{Addr: srv.Addr})
-	tb.Cleanup(func() { _ = client.Close() })
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: srv.Addr})
+	tb.Cleanup(func() { _ = client.Close(); _ = insp.Close() })
 	h, err := New(Config{
 		Store: st,
 		Providers: map[string]providers.Provider{
@@ -45,6 +46,7 @@ func fuzzHandlers(tb testing.TB) (*Handlers, *orders.Store) {
 			providers.Depal:   fakeprovider.New(providers.Depal),
 		},
 		Enqueuer:   client,
+		Inspector:  insp,
 		HTTPClient: &http.Client{Transport: okTransport{}},
 	})
 	if err != nil {

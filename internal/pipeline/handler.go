@@ -16,11 +16,6 @@ import (
 	"orderflow/tasks"
 )
 
-// Enqueuer is what the handlers need of an asynq client.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
-
 // Observer is told of every processed task and every order transition; the
 // metrics package implements it.
 type Observer interface {
@@ -48,8 +43,10 @@ type Config struct {
 	CallbackSecret string
 	// HTTPClient sends callbacks; nil: a client with a 10 s timeout.
 	HTTPClient *http.Client
-	// Runner, when set, lets a cancel trigger a prompt poll.
-	Runner TaskRunner
+	// Inspector finds, re-runs and removes an order's tasks (a prompt poll
+	// after a cancel, a task id held by an archived task, the scheduled
+	// poll of an order that ended); *asynq.Inspector is one. Required.
+	Inspector TaskInspector
 	// Observer, when set, is told of tasks and transitions.
 	Observer Observer
 	// Logger; nil: discard.
@@ -66,18 +63,20 @@ type Handlers struct {
 func New(cfg Config) (*Handlers, error) {
 	switch {
 	case cfg.Store == nil:
-		return nil, errors.New("tasks: Config.Store is required")
+		return nil, errors.New("pipeline: Config.Store is required")
 	case len(cfg.Providers) == 0:
-		return nil, errors.New("tasks: Config.Providers needs at least one provider")
+		return nil, errors.New("pipeline: Config.Providers needs at least one provider")
 	case cfg.Enqueuer == nil:
-		return nil, errors.New("tasks: Config.Enqueuer is required")
+		return nil, errors.New("pipeline: Config.Enqueuer is required")
+	case cfg.Inspector == nil:
+		return nil, errors.New("pipeline: Config.Inspector is required")
 	}
 	if len(cfg.PollSchedule) == 0 {
 		cfg.PollSchedule = DefaultPollSchedule
 	}
 	for i, d := range cfg.PollSchedule {
 		if d <= 0 {
-			return nil, fmt.Errorf("tasks: Config.PollSchedule[%d] must be positive, got %s", i, d)
+			return nil, fmt.Errorf("pipeline: Config.PollSchedule[%d] must be positive, got %s", i, d)
 		}
 	}
 	if cfg.Deadline <= 0 {
@@ -147,6 +146,7 @@ func (h *Handlers) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // job is one task run on one order.
 type job struct {
 	key  orders.Key
+	seq  int // poll and track: the run's place in the order's chain
 	task *asynq.Task
 	log  *slog.Logger
 	p    providers.Provider
@@ -175,6 +175,7 @@ func (h *Handlers) withRef(ctx context.Context, t *asynq.Task, fn func(context.C
 	if err != nil {
 		return err
 	}
+	j.seq = r.Seq
 	return fn(ctx, j)
 }
 
@@ -195,6 +196,7 @@ func (h *Handlers) update(ctx context.Context, j *job, fn func(r *orders.Record)
 	})
 	if err == nil && r.State != from {
 		j.log.Info("order state", "from", from, "to", r.State)
+		h.dropScheduled(j, r)
 		if h.cfg.Observer != nil {
 			h.cfg.Observer.OrderTransition(j.key.Provider, string(from), string(r.State))
 		}
@@ -205,14 +207,9 @@ func (h *Handlers) update(ctx context.Context, j *job, fn func(r *orders.Record)
 	return r, err
 }
 
-// enqueue enqueues a follow-up task; an existing task with its id means
-// it is already on its way.
-func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task) error {
-	_, err := h.cfg.Enqueuer.EnqueueContext(ctx, t)
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue %s: %w", t.Type(), err)
-	}
-	return nil
+// enqueue enqueues a follow-up step (see Enqueue).
+func (h *Handlers) enqueue(ctx context.Context, s Step) error {
+	return Enqueue(ctx, h.cfg.Enqueuer, h.cfg.Inspector, s)
 }
 
 // lastAttempt reports whether a failure now would exhaust the task's retries.
@@ -222,8 +219,8 @@ func lastAttempt(ctx context.Context) bool {
 	return ok1 && ok2 && n >= m
 }
 
-// errStop ends an update function without writing.
-var errStop = orders.ErrNoChange
+// deadline is when an order received at receivedAt expires.
+func (h *Handlers) deadline(r *orders.Record) time.Time { return r.ReceivedAt.Add(h.cfg.Deadline) }
 
 // expireIfLate ends a live order past its deadline. It reports whether the
 // order is (now) terminal.
@@ -231,18 +228,36 @@ func (h *Handlers) expireIfLate(ctx context.Context, j *job, r *orders.Record) (
 	if r.Terminal() {
 		return true, nil
 	}
-	if h.cfg.Store.Now().Before(r.Deadline) {
+	dl := h.deadline(r)
+	if h.cfg.Store.Now().Before(dl) {
 		return false, nil
 	}
-	_, err := h.update(ctx, j, func(r *orders.Record) error {
-		if r.Terminal() {
-			return errStop
+	r, err := h.update(ctx, j, func(r *orders.Record) error {
+		r.Error = &orders.ErrorInfo{Code: "DEADLINE", Message: "no terminal state before the order deadline " + dl.Format(time.RFC3339)}
+		if !r.Apply(providers.EventDeadline, h.cfg.Store.Now(), "deadline") {
+			return orders.ErrNoChange
 		}
-		r.Error = &orders.ErrorInfo{Code: "DEADLINE", Message: "no terminal state before the order deadline " + r.Deadline.Format(time.RFC3339)}
-		r.SetState(providers.StateExpired, h.cfg.Store.Now(), "deadline")
 		return nil
 	})
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	return r.Terminal(), nil
+}
+
+// dropScheduled removes the waiting poll and track of an order that has
+// just ended, so no task outlives its order (the running task is left to
+// finish).
+func (h *Handlers) dropScheduled(j *job, r *orders.Record) {
+	if !r.Terminal() {
+		return
+	}
+	q := tasks.Queue(j.key.Provider, tasks.KindPoll)
+	for _, id := range []string{pollID(j.key, r.PollSeq), trackID(j.key, r.TrackSeq)} {
+		if err := h.cfg.Inspector.DeleteTask(q, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			j.log.Debug("waiting task of an ended order not removed", "id", id, "err", err)
+		}
+	}
 }
 
 // load reads the order and expires it when late. It returns nil when
@@ -267,12 +282,9 @@ func (h *Handlers) load(ctx context.Context, j *job) (*orders.Record, error) {
 	return r, nil
 }
 
-// expire runs at the order deadline and ends the order if it is still
-// live; run early (clock skew), it waits for the deadline.
+// expire ends the order if it is still live past its deadline. The
+// deadline sweep enqueues it for orders past their deadline.
 func (h *Handlers) expire(ctx context.Context, j *job) error {
-	r, err := h.load(ctx, j)
-	if err != nil || r == nil {
-		return err
-	}
-	return &providers.DeferError{Reason: "deadline", Wait: r.Deadline.Sub(h.cfg.Store.Now()) + time.Second}
+	_, err := h.load(ctx, j)
+	return err
 }

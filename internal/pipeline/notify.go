@@ -60,12 +60,13 @@ func (h *Handlers) notifyLater(ctx context.Context, r *orders.Record) error {
 		return nil
 	}
 	b, _ := json.Marshal(notifyRef{ref: ref{Provider: r.Provider, OutOrderID: r.OutOrderID}, Upto: len(r.History)})
+	id := fmt.Sprintf("%s:%d", TaskID(tasks.TypeNotify, r.Key()), len(r.History))
 	t := asynq.NewTask(tasks.TypeNotify, b,
-		asynq.TaskID(fmt.Sprintf("%s:%d", TaskID(tasks.TypeNotify, r.Key()), len(r.History))),
+		asynq.TaskID(id),
 		asynq.Queue(tasks.QueueNotify),
 		asynq.MaxRetry(notifyMaxRetry),
 		asynq.Timeout(time.Minute))
-	return h.enqueue(ctx, t)
+	return h.enqueue(ctx, Step{Task: t, Queue: tasks.QueueNotify, ID: id})
 }
 
 // notify POSTs the order's history entries from the first undelivered one

@@ -8,24 +8,13 @@ import (
 
 	"orderflow/internal/orders"
 	"orderflow/providers"
-	"orderflow/tasks"
 )
 
-// TaskRunner moves a waiting task to pending at once; *asynq.Inspector is one.
-type TaskRunner interface {
-	RunTask(queue, id string) error
-}
-
-// PollNow makes an order's poll run at once (a provider push, a cancel):
-// the waiting poll task is moved to pending. It is best effort: a poll that
-// is running or not yet scheduled is left as it is.
-func PollNow(r TaskRunner, k orders.Key) error {
-	return r.RunTask(tasks.Queue(k.Provider, tasks.KindPoll), TaskID(tasks.TypePoll, k))
-}
-
-// poll fetches the order's status at the provider, records a change, starts
-// parcel tracking once shipped, and waits for the next poll (a deferral)
-// until the order is terminal.
+// poll fetches the order's status at the provider, records a change,
+// starts parcel tracking once shipped, and schedules the next poll until
+// the order is terminal. Each run is one link of a chain: run seq moves the
+// record's PollSeq to seq+1 and enqueues poll seq+1 before it completes, so
+// a crash leaves either this run to be re-run or its successor queued.
 func (h *Handlers) poll(ctx context.Context, j *job) error {
 	r, err := h.load(ctx, j)
 	if err != nil || r == nil {
@@ -34,64 +23,73 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 	if len(r.ProviderOrderIDs) == 0 {
 		return skip("poll: order %s has no provider order id (state %s)", j.key, r.State)
 	}
+	switch {
+	case r.PollSeq == j.seq+1:
+		return h.nextPoll(ctx, j, r) // a re-run after a crash: make sure the successor is queued
+	case r.PollSeq != j.seq:
+		return nil // an old link of the chain
+	}
 	statuses := make([]*providers.OrderStatus, 0, len(r.ProviderOrderIDs))
+	failed := false
 	for _, id := range r.ProviderOrderIDs {
 		st, err := j.p.Details(ctx, id)
 		if err != nil {
-			if _, ok := deferralOf(err); ok {
-				return err
-			}
-			if errors.Is(err, context.Canceled) {
+			if _, ok := deferralOf(err); ok || errors.Is(err, context.Canceled) {
 				return err
 			}
 			j.log.Warn("poll failed; polling goes on", "providerOrderId", id, "class", providers.ClassOf(err).String(), "err", err)
-			return h.nextPoll(r)
+			failed = true
+			break
 		}
 		statuses = append(statuses, st)
 	}
-	next, raw, parcel := combine(statuses)
-	if next == providers.StateUnknown {
-		j.log.Warn("unknown provider status word; state kept", "raw", raw)
+	var next providers.State
+	var raw string
+	var parcel *providers.ParcelRef
+	if !failed {
+		next, raw, parcel = combine(statuses)
+		if next == providers.StateUnknown {
+			j.log.Warn("unknown provider status word; state kept", "raw", raw)
+		}
 	}
 	r, err = h.update(ctx, j, func(r *orders.Record) error {
-		if r.Terminal() {
-			return errStop
+		if r.Terminal() || r.PollSeq != j.seq {
+			return orders.ErrNoChange
 		}
-		changed := false
-		if next != providers.StateUnknown && r.State.After(next) {
-			r.SetState(next, h.cfg.Store.Now(), raw)
-			changed = true
+		r.PollSeq++
+		if failed {
+			r.PollStep = min(r.PollStep+1, len(h.cfg.PollSchedule)-1)
+			return nil
 		}
+		changed := r.Apply(providers.Reported(next), h.cfg.Store.Now(), raw)
 		if parcel != nil && r.Parcel == nil {
 			r.Parcel = parcel
 		}
-		switch {
-		case changed || raw != r.RawStatus:
+		if changed || raw != r.RawStatus {
 			r.PollStep = 0
-		case r.PollStep < len(h.cfg.PollSchedule)-1:
-			r.PollStep++
-		default:
-			return errStop
+		} else {
+			r.PollStep = min(r.PollStep+1, len(h.cfg.PollSchedule)-1)
 		}
 		r.RawStatus = raw
 		return nil
 	})
-	if err != nil {
+	if err != nil || r.Terminal() {
 		return err
 	}
-	if r.Terminal() {
-		return nil
-	}
 	if r.Parcel != nil && !r.TrackDone && shippedOrLater(r.State) {
-		if err := h.enqueue(ctx, newTrackTask(j.key)); err != nil {
+		if err := h.enqueue(ctx, newTrackTask(j.key, r.TrackSeq, 0)); err != nil {
 			return err
 		}
 	}
-	return h.nextPoll(r)
+	return h.nextPoll(ctx, j, r)
 }
 
-func (h *Handlers) nextPoll(r *orders.Record) error {
-	return &providers.DeferError{Reason: "poll", Wait: h.wait(r.PollStep)}
+// nextPoll enqueues the order's next poll, scheduled by its poll step.
+func (h *Handlers) nextPoll(ctx context.Context, j *job, r *orders.Record) error {
+	if r.Terminal() {
+		return nil
+	}
+	return h.enqueue(ctx, newPollTask(j.key, r.PollSeq, h.wait(r.PollStep)))
 }
 
 func (h *Handlers) wait(step int) time.Duration {
@@ -131,8 +129,8 @@ func combine(sts []*providers.OrderStatus) (providers.State, string, *providers.
 			anyCompleted = true
 		case !st.State.Terminal():
 			allEnded = false
-			if least == providers.StateUnknown || st.State.After(least) {
-				least = st.State // st is less advanced
+			if least == providers.StateUnknown || st.State.Precedes(least) {
+				least = st.State
 			}
 		}
 	}

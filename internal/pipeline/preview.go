@@ -27,15 +27,12 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	r, created, err := h.cfg.Store.Create(ctx, req, h.cfg.Deadline)
+	r, created, err := h.cfg.Store.Create(ctx, req)
 	if err != nil {
 		return err
 	}
 	if created {
 		j.log.Info("order received")
-	}
-	if err := h.enqueue(ctx, newExpireTask(k, r.Deadline)); err != nil {
-		return err
 	}
 	if done, err := h.expireIfLate(ctx, j, r); err != nil || done {
 		return err
@@ -44,9 +41,9 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 	case r.CancelRequested && r.State == providers.StateReceived:
 		_, err := h.update(ctx, j, func(r *orders.Record) error {
 			if r.State != providers.StateReceived {
-				return errStop
+				return orders.ErrNoChange
 			}
-			r.SetState(providers.StateCancelled, h.cfg.Store.Now(), "cancelled before preview")
+			r.Apply(providers.EventCancelled, h.cfg.Store.Now(), "cancelled before preview")
 			return nil
 		})
 		return err
@@ -62,16 +59,18 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 	}
 	r, err = h.update(ctx, j, func(r *orders.Record) error {
 		if r.State != providers.StateReceived {
-			return errStop
+			return orders.ErrNoChange
 		}
 		now := h.cfg.Store.Now()
 		r.Quote = q
-		r.SetState(providers.StatePreviewed, now, "")
+		r.Deadline = h.deadline(r)
 		if limit, ok := r.Request.MaxTotalFen(); ok && q.Total > limit {
 			r.Error = &orders.ErrorInfo{Code: "PRICE_GUARD", Message: fmt.Sprintf(
 				"preview total %s exceeds maxTotal %s", providers.FormatYuan(q.Total), providers.FormatYuan(limit))}
-			r.SetState(providers.StateRejected, now, "PRICE_GUARD")
+			r.Apply(providers.EventPriceGuard, now, "PRICE_GUARD")
+			return nil
 		}
+		r.Apply(providers.EventPreviewed, now, "")
 		return nil
 	})
 	if err != nil {
@@ -93,10 +92,9 @@ func (h *Handlers) callFailed(ctx context.Context, j *job, op string, err error)
 	var pe *providers.PermanentError
 	if errors.As(err, &pe) {
 		_, uerr := h.update(ctx, j, func(r *orders.Record) error {
-			if r.Terminal() {
-				return errStop
+			if !r.Fail(pe.Code, pe.Message, h.cfg.Store.Now()) {
+				return orders.ErrNoChange
 			}
-			r.Fail(pe.Code, pe.Message, h.cfg.Store.Now())
 			return nil
 		})
 		return uerr
@@ -105,10 +103,9 @@ func (h *Handlers) callFailed(ctx context.Context, j *job, op string, err error)
 		return err
 	}
 	_, uerr := h.update(ctx, j, func(r *orders.Record) error {
-		if r.Terminal() {
-			return errStop
+		if !r.Fail("RETRIES_EXHAUSTED", fmt.Sprintf("%s: %v", op, err), h.cfg.Store.Now()) {
+			return orders.ErrNoChange
 		}
-		r.Fail("RETRIES_EXHAUSTED", fmt.Sprintf("%s: %v", op, err), h.cfg.Store.Now())
 		return nil
 	})
 	return uerr

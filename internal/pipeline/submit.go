@@ -2,15 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
-
-	"github.com/hibiken/asynq"
 
 	"orderflow/internal/orders"
 	"orderflow/providers"
-	"orderflow/tasks"
 )
 
 // Outcome is what Submit did with one order.
@@ -36,14 +31,14 @@ type SubmitResult struct {
 // provider + outOrderId) and enqueues its preview. An order already known
 // is a duplicate and changes nothing, except that an order still in
 // received gets its preview enqueued again (a no-op when it exists), so a
-// crash between the record and the enqueue loses nothing. deadline is
-// ORDER_DEADLINE. The error is for Redis trouble only.
-func Submit(ctx context.Context, st *orders.Store, enq Enqueuer, deadline time.Duration, req providers.OrderRequest) (SubmitResult, error) {
-	t, err := tasks.NewPreviewTask(req)
+// crash between the record and the enqueue loses nothing. The error is for
+// Redis trouble only.
+func Submit(ctx context.Context, st *orders.Store, enq Enqueuer, insp TaskInspector, req providers.OrderRequest) (SubmitResult, error) {
+	step, err := PreviewStep(req)
 	if err != nil {
 		return SubmitResult{Outcome: Invalid, Err: err}, nil //nolint:nilerr // an invalid order is an answer, not a failure
 	}
-	rec, created, err := st.Create(ctx, req, deadline)
+	rec, created, err := st.Create(ctx, req)
 	if err != nil {
 		return SubmitResult{}, err
 	}
@@ -54,8 +49,8 @@ func Submit(ctx context.Context, st *orders.Store, enq Enqueuer, deadline time.D
 			return res, nil
 		}
 	}
-	if _, err := enq.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return SubmitResult{}, fmt.Errorf("tasks: enqueue preview of %s: %w", rec.Key(), err)
+	if err := Enqueue(ctx, enq, insp, step); err != nil {
+		return SubmitResult{}, fmt.Errorf("pipeline: preview of %s: %w", rec.Key(), err)
 	}
 	return res, nil
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -35,7 +36,8 @@ const (
 // (SHUTDOWN_TIMEOUT) must exceed it, and a pod's grace period the drain.
 const LongestTimeout = tasks.Timeout
 
-// ref is the payload of every task but preview: which order.
+// ref is the payload of every task but preview: which order, and for
+// poll and track the step's place in the order's chain.
 type ref tasks.Ref
 
 func (r ref) key() orders.Key { return orders.Key{Provider: r.Provider, OutOrderID: r.OutOrderID} }
@@ -45,34 +47,52 @@ func TaskID(taskType string, k orders.Key) string {
 	return tasks.TaskID(taskType, k.Provider, k.OutOrderID)
 }
 
-// NewCancelTask returns the task that asks the provider to cancel an order.
-func NewCancelTask(k orders.Key) *asynq.Task {
-	return newRefTask(tasks.TypeCancel, k, tasks.KindCreate, loopMaxRetry)
+// pollID and trackID are the ids of the seq-th poll and track of an order:
+// each run enqueues its successor under the next id before it completes.
+func pollID(k orders.Key, seq int) string  { return seqID(tasks.TypePoll, k, seq) }
+func trackID(k orders.Key, seq int) string { return seqID(tasks.TypeTrack, k, seq) }
+
+func seqID(taskType string, k orders.Key, seq int) string {
+	return TaskID(taskType, k) + ":" + strconv.Itoa(seq)
 }
 
-func newRefTask(taskType string, k orders.Key, kind string, maxRetry int, opts ...asynq.Option) *asynq.Task {
-	b, _ := json.Marshal(ref{Provider: k.Provider, OutOrderID: k.OutOrderID}) // two strings: cannot fail
+// NewCancelTask returns the step that asks the provider to cancel an order.
+func NewCancelTask(k orders.Key) Step {
+	return refStep(tasks.TypeCancel, TaskID(tasks.TypeCancel, k), ref{Provider: k.Provider, OutOrderID: k.OutOrderID}, tasks.KindCreate, loopMaxRetry)
+}
+
+func refStep(taskType, id string, r ref, kind string, maxRetry int, opts ...asynq.Option) Step {
+	b, _ := json.Marshal(r) // strings and an int: cannot fail
+	q := tasks.Queue(r.Provider, kind)
 	opts = append([]asynq.Option{
-		asynq.TaskID(TaskID(taskType, k)),
-		asynq.Queue(tasks.Queue(k.Provider, kind)),
+		asynq.TaskID(id),
+		asynq.Queue(q),
 		asynq.MaxRetry(maxRetry),
 		asynq.Timeout(tasks.Timeout),
 	}, opts...)
-	return asynq.NewTask(taskType, b, opts...)
+	return Step{Task: asynq.NewTask(taskType, b, opts...), Queue: q, ID: id}
 }
 
-func newCreateTask(k orders.Key) *asynq.Task {
-	return newRefTask(tasks.TypeCreate, k, tasks.KindCreate, createMaxRetry)
+func keyRef(k orders.Key) ref { return ref{Provider: k.Provider, OutOrderID: k.OutOrderID} }
+
+func newCreateTask(k orders.Key) Step {
+	return refStep(tasks.TypeCreate, TaskID(tasks.TypeCreate, k), keyRef(k), tasks.KindCreate, createMaxRetry)
 }
 
-func newPollTask(k orders.Key, in time.Duration) *asynq.Task {
-	return newRefTask(tasks.TypePoll, k, tasks.KindPoll, loopMaxRetry, asynq.ProcessIn(in))
+func newPollTask(k orders.Key, seq int, in time.Duration) Step {
+	r := keyRef(k)
+	r.Seq = seq
+	return refStep(tasks.TypePoll, pollID(k, seq), r, tasks.KindPoll, loopMaxRetry, asynq.ProcessIn(in))
 }
 
-func newTrackTask(k orders.Key) *asynq.Task {
-	return newRefTask(tasks.TypeTrack, k, tasks.KindPoll, loopMaxRetry)
+func newTrackTask(k orders.Key, seq int, in time.Duration) Step {
+	r := keyRef(k)
+	r.Seq = seq
+	return refStep(tasks.TypeTrack, trackID(k, seq), r, tasks.KindPoll, loopMaxRetry, asynq.ProcessIn(in))
 }
 
-func newExpireTask(k orders.Key, at time.Time) *asynq.Task {
-	return newRefTask(tasks.TypeExpire, k, tasks.KindPoll, loopMaxRetry, asynq.ProcessAt(at))
+// NewExpireTask returns the step that ends an order past its deadline
+// (enqueued by the deadline sweep).
+func NewExpireTask(k orders.Key) Step {
+	return refStep(tasks.TypeExpire, TaskID(tasks.TypeExpire, k), keyRef(k), tasks.KindPoll, loopMaxRetry)
 }

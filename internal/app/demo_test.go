@@ -1,0 +1,129 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"orderflow/internal/app"
+	"orderflow/internal/intake"
+	"orderflow/internal/orders"
+	"orderflow/internal/pipeline"
+	"orderflow/internal/testkit"
+)
+
+// TestEmbeddedDemoLeavesNoTasks runs the embedded default (miniredis and
+// the simulator, with its light faults) on the demo orders of make run
+// until every order has ended, then asks asynq's Inspector what is left:
+// waits are schedule, not failures, and an ended order leaves no task, so
+// nothing may be in Retry or Archived and nothing scheduled or pending.
+func TestEmbeddedDemoLeavesNoTasks(t *testing.T) {
+	s, err := app.FromEnv(func(k string) string {
+		return map[string]string{"ADMIN_ADDR": "127.0.0.1:0", "EMBEDDED_REDIS_ADDR": "127.0.0.1:0"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	infoc := make(chan app.Info, 1)
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, s, nil, func(i app.Info) { infoc <- i }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	var info app.Info
+	select {
+	case info = <-infoc:
+	case err := <-done:
+		t.Fatalf("Run ended before it started: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the embedded worker did not start")
+	}
+
+	opt, err := redis.ParseURL(info.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	st := orders.NewStore(rdb, orders.Config{})
+	client := asynq.NewClientFromRedisClient(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+
+	f, err := os.Open("../../examples/demo-orders.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	entries, err := intake.Decode(f, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []orders.Key
+	for _, e := range entries {
+		res, err := intake.Submit(context.Background(), st, client, insp, e)
+		if err != nil || res.Outcome != pipeline.Accepted {
+			t.Fatalf("submit %s: %v %+v", e.Req.OutOrderID, err, res)
+		}
+		keys = append(keys, orders.Key{Provider: e.Req.Provider, OutOrderID: e.Req.OutOrderID})
+	}
+	testkit.WaitFor(t, 90*time.Second, "every demo order to end", func() bool {
+		for _, k := range keys {
+			r, err := st.Get(context.Background(), k)
+			if err != nil || !r.Terminal() {
+				return false
+			}
+		}
+		return true
+	})
+
+	// The last steps (a callback, a poll that ended its order) finish
+	// within moments; then nothing may be left.
+	var left string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		left = leftTasks(t, insp)
+		if left == "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if left != "" {
+		t.Fatalf("tasks left after every order ended:\n%s", left)
+	}
+}
+
+// leftTasks describes every task in any queue, by state.
+func leftTasks(t *testing.T, insp *asynq.Inspector) string {
+	t.Helper()
+	qs, err := insp.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	list := map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		"pending": insp.ListPendingTasks, "active": insp.ListActiveTasks, "scheduled": insp.ListScheduledTasks,
+		"retry": insp.ListRetryTasks, "archived": insp.ListArchivedTasks,
+	}
+	for _, q := range qs {
+		for state, fn := range list {
+			ts, err := fn(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ti := range ts {
+				fmt.Fprintf(&b, "  %s %s %s %s (last error %q)\n", q, state, ti.Type, ti.ID, ti.LastErr)
+			}
+		}
+	}
+	return b.String()
+}
