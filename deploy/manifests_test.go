@@ -62,7 +62,7 @@ var requiredLabels = []string{
 // secretLooking matches env names whose value must come from a Secret.
 var secretLooking = regexp.MustCompile(`(SECRET|TOKEN|PASSWORD|_KEY$|^REDIS_URL$)`)
 
-// mustBeSecret are the secrets named in INTERFACE.md and the README; each
+// mustBeSecret are the secrets named in docs/interface.md and the README; each
 // must be set, from a secretKeyRef.
 var mustBeSecret = []string{
 	"REDIS_URL", "ADMIN_TOKEN", "CALLBACK_SECRET",

@@ -10,7 +10,7 @@ import (
 	"orderflow/providers"
 )
 
-// Settings are the worker's settings (INTERFACE.md), read from the
+// Settings are the worker's settings (docs/interface.md), read from the
 // environment by FromEnv. A zero RedisURL means the embedded default.
 type Settings struct {
 	RedisURL  string

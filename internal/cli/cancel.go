@@ -11,7 +11,7 @@ import (
 )
 
 // cancellable reports whether an order in state st may still be cancelled:
-// INTERFACE.md allows it only before payment.
+// docs/interface.md allows it only before payment.
 func cancellable(st providers.State) bool {
 	switch st {
 	case providers.StatePaid, providers.StateShipped, providers.StateDelivered:
