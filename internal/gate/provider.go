@@ -136,6 +136,9 @@ func call[T any](g *Provider, ctx context.Context, op string, fn func(context.Co
 	if err := g.admit(ctx, op); err != nil {
 		return zero, err
 	}
+	if err := providers.BeforeSend(ctx); err != nil {
+		return zero, err
+	}
 	var out T
 	var callErr error
 	var made bool
