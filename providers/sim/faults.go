@@ -81,18 +81,30 @@ const DefaultLateCommitDelay = 2 * time.Second
 
 // The names injected faults are counted under in Counters.Faults.
 const (
-	Fault5xx                = "5xx"
-	FaultSlow               = "slow"
-	FaultThrottle           = "throttle"
-	FaultCommitThenDrop     = "commit_then_drop"
-	FaultPushDuplicate      = "push_duplicate"
-	FaultPushReorder        = "push_reorder"
-	FaultLateCommit         = "late_commit"
-	FaultSearchLag          = "search_lag"
+	// Fault5xx counts HTTP5xx answers.
+	Fault5xx = "5xx"
+	// FaultSlow counts Slow answers.
+	FaultSlow = "slow"
+	// FaultThrottle counts Throttle answers.
+	FaultThrottle = "throttle"
+	// FaultCommitThenDrop counts CommitThenDrop creates.
+	FaultCommitThenDrop = "commit_then_drop"
+	// FaultPushDuplicate counts DuplicatePush messages.
+	FaultPushDuplicate = "push_duplicate"
+	// FaultPushReorder counts ReorderPush messages.
+	FaultPushReorder = "push_reorder"
+	// FaultLateCommit counts LateCommit creates.
+	FaultLateCommit = "late_commit"
+	// FaultSearchLag counts lookups that hid an order for SearchLag.
+	FaultSearchLag = "search_lag"
+	// FaultGatewayAfterCommit counts GatewayAfterCommit answers.
 	FaultGatewayAfterCommit = "gateway_after_commit"
-	FaultEmptySuccess       = "empty_success"
-	FaultUnfilteredList     = "unfiltered_list"
-	FaultPartialCreate      = "partial_create"
+	// FaultEmptySuccess counts EmptySuccess answers (creates and lookups).
+	FaultEmptySuccess = "empty_success"
+	// FaultUnfilteredList counts UnfilteredList lookups.
+	FaultUnfilteredList = "unfiltered_list"
+	// FaultPartialCreate counts PartialCreate creates that refused a line.
+	FaultPartialCreate = "partial_create"
 )
 
 func (f Faults) validate() error {
