@@ -10,8 +10,17 @@ import (
 // Sentinels.
 var (
 	// ErrNotFound: the provider has no such order (Lookup), or no parcel
-	// trace yet (Trace: poll later). Not a failure.
+	// trace yet (Trace: poll later). Not a failure. Lookup returns it only
+	// when the provider said so explicitly and unambiguously (see
+	// Provider.Lookup); any other failure of a lookup means "don't know".
 	ErrNotFound = errors.New("providers: not found")
+
+	// ErrAmbiguous: the provider answered, but the answer does not say
+	// whether the order exists: a success without the data asked for (no
+	// list, no order id), or a list whose entries are not ours (a filter it
+	// ignored). Lookup returns it wrapped in a *TransientError: it is a
+	// "don't know", never a "not found", and never an order to adopt.
+	ErrAmbiguous = errors.New("providers: ambiguous answer")
 )
 
 // Class is what a caller does about an error.
@@ -149,7 +158,10 @@ func (e *PermanentError) Error() string {
 }
 
 // UnknownOutcomeError is a create whose request left but whose answer never
-// came (timeout, dropped connection). The order may exist.
+// came (timeout, dropped connection), or came in a form that is not the
+// provider's own (a gateway's HTML, an HTTP 408/499/5xx, a body without the
+// envelope's code), or said success without naming an order. The order may
+// exist: look it up before any new create.
 type UnknownOutcomeError struct {
 	Op  string
 	Err error

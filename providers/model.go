@@ -37,8 +37,18 @@ type Provider interface {
 	// UnknownOutcome means the request left and no answer came back: the
 	// order may exist, so Lookup before any new Create.
 	Create(ctx context.Context, req *OrderRequest, q *Quote) (*Placement, error)
-	// Lookup finds the provider orders created for outOrderID; it returns
-	// ErrNotFound when the provider has none.
+	// Lookup finds the provider orders created for outOrderID. It has
+	// three answers:
+	//   - a Placement: the provider named orders whose outOrderId is
+	//     exactly outOrderID (never an entry without one, never another's);
+	//   - ErrNotFound: the provider said explicitly and unambiguously that
+	//     it has none (a valid envelope with an empty list, Depal's 640,
+	//     Xportcn's envelope 404);
+	//   - any other error: don't know. Among them ErrAmbiguous (inside a
+	//     *TransientError) for an answer that does not tell: a success
+	//     without the list or the order, or entries none of which is ours.
+	// A provider's search index may lag its writes: ErrNotFound right after
+	// a create whose outcome is unknown is not proof that no order exists.
 	Lookup(ctx context.Context, outOrderID string) (*Placement, error)
 	// Details fetches one provider order's status.
 	Details(ctx context.Context, orderID string) (*OrderStatus, error)
@@ -121,6 +131,21 @@ type Placement struct {
 	OrderIDs []string `json:"orderIds"`
 	// Total is what the provider says the order(s) cost, in fen, where known.
 	Total int64 `json:"total,omitempty"`
+	// Rejected are the cart lines the provider refused while it made the
+	// order(s) for the others (a partial create). Empty when every line was
+	// ordered, and always empty from Lookup (list answers do not say). What
+	// to do about them is the caller's decision.
+	Rejected []RejectedItem `json:"rejected,omitempty"`
+}
+
+// RejectedItem is one cart line a partial create refused: the line's
+// product (offer) and sku (spec) ids as in Item, and the provider's own
+// refusal code and message (e.g. 1688's "500_004", out of stock).
+type RejectedItem struct {
+	ProductID int64  `json:"productId"`
+	SkuID     string `json:"skuId"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
 }
 
 // OrderStatus is one provider order's status, mapped to orderflow's states.

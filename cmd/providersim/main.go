@@ -38,6 +38,13 @@ func run(args []string) error {
 		pDrop   = fs.Float64("fault-drop", 0, "probability, on create, of commit-then-drop")
 		pDup    = fs.Float64("fault-push-dup", 0, "probability a push is sent twice")
 		pReord  = fs.Float64("fault-push-reorder", 0, "probability a push is held back")
+		pLate   = fs.Float64("fault-late-commit", 0, "probability, on create, that the order is committed after the client gave up")
+		late    = fs.Duration("late-commit-delay", 0, "wall time from a late create's arrival to its commit (0: 2s)")
+		lag     = fs.Duration("search-lag", 0, "lookups by outOrderId see an order only this long after its commit")
+		pGw     = fs.Float64("fault-gateway", 0, "probability, on create, of a gateway's HTML 502/504/408/499 after the commit")
+		pEmpty  = fs.Float64("fault-empty-success", 0, "probability of a success with empty data (create: after the commit; lookup)")
+		pUnf    = fs.Float64("fault-unfiltered-list", 0, "probability a lookup ignores its outOrderId filter")
+		pPart   = fs.Float64("fault-partial-create", 0, "probability, on create of 2+ lines, that the last line is refused")
 		pushURL = fs.String("push-url", "", "where Xportcn push messages are POSTed (empty: none)")
 		verbose = fs.Bool("v", false, "log injected faults")
 	)
@@ -58,6 +65,8 @@ func run(args []string) error {
 		Faults: sim.Faults{
 			Seed: *seed, HTTP5xx: *p5xx, Slow: *pSlow, SlowDelay: *slow, Throttle: *pThr,
 			CommitThenDrop: *pDrop, DuplicatePush: *pDup, ReorderPush: *pReord,
+			LateCommit: *pLate, LateCommitDelay: *late, SearchLag: *lag, GatewayAfterCommit: *pGw,
+			EmptySuccess: *pEmpty, UnfilteredList: *pUnf, PartialCreate: *pPart,
 		},
 		PushURL: *pushURL,
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),

@@ -2,6 +2,7 @@ package contract_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -45,9 +46,14 @@ func setup(t testing.TB, cfg sim.Config) *bundle {
 
 func newXportcn(t testing.TB, s *sim.Sim, secret, unit string) *xportcn.Client {
 	t.Helper()
+	return newXportcnTimeout(t, s, secret, unit, 5*time.Second)
+}
+
+func newXportcnTimeout(t testing.TB, s *sim.Sim, secret, unit string, timeout time.Duration) *xportcn.Client {
+	t.Helper()
 	c, err := xportcn.New(xportcn.Config{
 		BaseURL: s.XportcnURL(), AccessKey: "sim-ak", AccessSecret: secret, UserID: "sim-user",
-		TimestampUnit: unit, Timeout: 5 * time.Second,
+		TimestampUnit: unit, Timeout: timeout,
 	})
 	if err != nil {
 		t.Fatalf("xportcn.New: %v", err)
@@ -57,7 +63,12 @@ func newXportcn(t testing.TB, s *sim.Sim, secret, unit string) *xportcn.Client {
 
 func newDepal(t testing.TB, s *sim.Sim, secret string) *depal.Client {
 	t.Helper()
-	c, err := depal.New(depal.Config{BaseURL: s.DepalURL(), AppKey: "simapp", AppSecret: secret, Timeout: 5 * time.Second})
+	return newDepalTimeout(t, s, secret, 5*time.Second)
+}
+
+func newDepalTimeout(t testing.TB, s *sim.Sim, secret string, timeout time.Duration) *depal.Client {
+	t.Helper()
+	c, err := depal.New(depal.Config{BaseURL: s.DepalURL(), AppKey: "simapp", AppSecret: secret, Timeout: timeout})
 	if err != nil {
 		t.Fatalf("depal.New: %v", err)
 	}
@@ -116,5 +127,38 @@ func class(t testing.TB, what string, err error, want providers.Class) {
 	t.Helper()
 	if got := providers.ClassOf(err); got != want {
 		t.Fatalf("%s: class %s (%v), want %s", what, got, err, want)
+	}
+}
+
+// impatient returns a client of provider on the bundle's simulator whose
+// requests give up after timeout.
+func impatient(t testing.TB, b *bundle, provider string, timeout time.Duration) providers.Provider {
+	t.Helper()
+	if provider == providers.Xportcn {
+		return newXportcnTimeout(t, b.sim, "sim-secret-x", "", timeout)
+	}
+	return newDepalTimeout(t, b.sim, "sim-secret-d", timeout)
+}
+
+// waitFor polls cond every few milliseconds until it holds, failing the
+// test after within.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// ambiguous asserts err is ErrAmbiguous inside a *providers.TransientError
+// (and not ErrNotFound).
+func ambiguous(t testing.TB, what string, err error) {
+	t.Helper()
+	var te *providers.TransientError
+	if !errors.Is(err, providers.ErrAmbiguous) || !errors.As(err, &te) || errors.Is(err, providers.ErrNotFound) {
+		t.Fatalf("%s: %v, want ErrAmbiguous in a *providers.TransientError", what, err)
 	}
 }

@@ -284,7 +284,7 @@ func (c *Client) Create(ctx context.Context, req *providers.OrderRequest, q *pro
 	if code == codeCreateFailed && env.hasData() {
 		var d submitData
 		if json.Unmarshal(env.Data, &d) == nil && len(d.ids()) > 0 {
-			return &providers.Placement{OrderIDs: d.ids()}, nil
+			return c.placement(&d), nil
 		}
 	}
 	if err := c.classify(op, env, hdr, true); err != nil {
@@ -292,23 +292,52 @@ func (c *Client) Create(ctx context.Context, req *providers.OrderRequest, q *pro
 	}
 	var d submitData
 	if err := json.Unmarshal(env.Data, &d); err != nil || len(d.ids()) == 0 {
-		// A success without a readable order id: the order was probably
-		// made, so the caller must look it up rather than create again.
+		// A success without a readable order id ({"code":"200","data":{}}):
+		// the order was probably made, so the caller must look it up rather
+		// than create again.
 		return nil, &providers.UnknownOutcomeError{Op: op, Err: errors.New("depal: submit succeeded without an orderId")}
 	}
-	return &providers.Placement{OrderIDs: d.ids()}, nil
+	return c.placement(&d), nil
+}
+
+// placement is the Placement of a submit answer naming orders: its ids,
+// and the lines its failedOfferList refused beside them.
+func (c *Client) placement(d *submitData) *providers.Placement {
+	p := &providers.Placement{OrderIDs: d.ids()}
+	for _, f := range d.FailedOfferList {
+		pid, _ := strconv.ParseInt(strings.TrimSpace(string(f.OfferID)), 10, 64)
+		code := strings.TrimSpace(string(f.ErrorCode))
+		if code == "" {
+			code = codeCreateFailed
+		}
+		p.Rejected = append(p.Rejected, providers.RejectedItem{ProductID: pid, SkuID: string(f.SpecID), Code: code, Message: c.scrubText(f.ErrorMessage)})
+	}
+	return p
 }
 
 // Lookup finds the order created for outOrderID (details by outOrderId).
-// Code 640 (no such order) is providers.ErrNotFound.
+// Code 640 (no such order) is providers.ErrNotFound, the only "none" Depal
+// gives. A success that does not name an order (data null or {}, no
+// orderId), or names one whose outOrderId is not exactly outOrderID (a
+// filter ignored, or no outOrderId at all), is providers.ErrAmbiguous
+// inside a *providers.TransientError: don't know, never "not found" and
+// never an order to adopt.
 func (c *Client) Lookup(ctx context.Context, outOrderID string) (*providers.Placement, error) {
 	const op = "depal lookup"
 	d, err := c.detail(ctx, op, detailBody{OutOrderID: outOrderID}, true)
 	if err != nil {
 		return nil, err
 	}
-	if d.OrderID == "" {
-		return nil, fmt.Errorf("%s %q: %w", op, outOrderID, providers.ErrNotFound)
+	ambiguous := func(why string) error {
+		return &providers.TransientError{Op: op, Err: fmt.Errorf("outOrderId %q: %s: %w", outOrderID, why, providers.ErrAmbiguous)}
+	}
+	switch {
+	case d == nil:
+		return nil, ambiguous("success without data")
+	case d.OrderID == "":
+		return nil, ambiguous("success without an orderId")
+	case d.OutOrderID != outOrderID:
+		return nil, ambiguous(fmt.Sprintf("order %s carries outOrderId %q", string(d.OrderID), d.OutOrderID))
 	}
 	total, err := detailTotal(d)
 	if err != nil {
@@ -360,8 +389,9 @@ func detailTotal(d *detailData) (int64, error) {
 	return total, nil
 }
 
-// detail calls 1688.order.detail. With notFound, code 640 is
-// providers.ErrNotFound; otherwise it is a permanent error.
+// detail calls 1688.order.detail. With notFound (Lookup), code 640 is
+// providers.ErrNotFound and a success without data is (nil, nil);
+// otherwise 640 is a permanent error and no data a transient one.
 func (c *Client) detail(ctx context.Context, op string, body detailBody, notFound bool) (*detailData, error) {
 	env, hdr, err := c.call(ctx, op, methodDetail, body, false)
 	if err != nil {
@@ -372,6 +402,12 @@ func (c *Client) detail(ctx context.Context, op string, body detailBody, notFoun
 	}
 	if err := c.classify(op, env, hdr, false); err != nil {
 		return nil, err
+	}
+	if !env.hasData() {
+		if notFound {
+			return nil, nil // Lookup tells "no data" apart from an empty object
+		}
+		return nil, &providers.TransientError{Op: op, Err: errors.New("depal: details answered without data")}
 	}
 	var d detailData
 	if err := json.Unmarshal(env.Data, &d); err != nil {
@@ -502,8 +538,9 @@ func (c *Client) admit(ctx context.Context) error {
 	return c.cfg.Admit(ctx)
 }
 
-// send makes one signed POST of raw. Transport failures, HTTP 429 and
-// HTTP 5xx and undecodable answers are classified here; for a create, any
+// send makes one signed POST of raw. Transport failures, HTTP 429, HTTP
+// 408/499/5xx and answers that are not a Depal envelope (or a success
+// envelope under an error status) are classified here; for a create, any
 // of them after the request was written is an unknown outcome.
 func (c *Client) send(ctx context.Context, op, method string, raw []byte, tok string, create bool) (*envelope, http.Header, error) {
 	path := "/openapi/1/" + c.cfg.AppKey + "/" + method
@@ -543,38 +580,49 @@ func (c *Client) send(ctx context.Context, op, method string, raw []byte, tok st
 		return nil, nil, err
 	}
 	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil || env.Code == "" {
-		return nil, nil, undecodable(op, resp.StatusCode, create)
+	if err := json.Unmarshal(body, &env); err != nil || strings.TrimSpace(string(env.Code)) == "" {
+		return nil, nil, undecodable(op, resp.StatusCode, "the answer is not a Depal envelope", create)
+	}
+	if ok := resp.StatusCode >= 200 && resp.StatusCode <= 299; !ok && strings.TrimSpace(string(env.Code)) == codeOK {
+		return nil, nil, undecodable(op, resp.StatusCode, "a success envelope under an error status", create)
 	}
 	return &env, resp.Header, nil
 }
 
+// statusClientClosed is nginx's 499 "client closed request": a gateway gave
+// up waiting for the provider.
+const statusClientClosed = 499
+
 // httpStatusError classifies an HTTP answer by status alone: 429 is
-// throttled, 5xx transient (for a create, an unknown outcome). Other
-// statuses return nil: the envelope decides.
+// throttled; 5xx, 408 and 499 are a gateway's or a server's failure,
+// whatever the body says: transient, for a create an unknown outcome.
+// Other statuses return nil: the envelope decides.
 func httpStatusError(op string, resp *http.Response, now time.Time, create bool) error {
+	st := resp.StatusCode
 	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
+	case st == http.StatusTooManyRequests:
 		return providers.Throttled(op, "HTTP_429", retryAfter(resp.Header, now))
-	case resp.StatusCode >= 500:
-		err := &APIError{Code: "HTTP_" + strconv.Itoa(resp.StatusCode), Message: http.StatusText(resp.StatusCode)}
-		if create {
-			return &providers.UnknownOutcomeError{Op: op, Err: err}
-		}
-		return &providers.TransientError{Op: op, Err: err}
+	case st >= 500 || st == http.StatusRequestTimeout || st == statusClientClosed:
+		return undecodable(op, st, statusText(st), create)
 	}
 	return nil
 }
 
-// undecodable classifies an answer that is not a Depal envelope.
-func undecodable(op string, status int, create bool) error {
-	err := &APIError{Code: "HTTP_" + strconv.Itoa(status), Message: "the answer is not a Depal envelope"}
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return &providers.AuthError{Op: op, Code: err.Code, Message: err.Message}
-	case status >= 400:
-		return &providers.PermanentError{Op: op, Code: err.Code, Message: err.Message}
-	case create:
+// statusText is the text of an HTTP status, 499 included.
+func statusText(st int) string {
+	if st == statusClientClosed {
+		return "Client Closed Request"
+	}
+	return http.StatusText(st)
+}
+
+// undecodable classifies an answer that is not Depal's own envelope (a
+// gateway's HTML, a bare status, JSON without a code): never a refusal of
+// the provider, so transient, and for a create an unknown outcome (the
+// request arrived somewhere; the order may have been made).
+func undecodable(op string, status int, why string, create bool) error {
+	err := &APIError{Code: "HTTP_" + strconv.Itoa(status), Message: why}
+	if create {
 		return &providers.UnknownOutcomeError{Op: op, Err: err}
 	}
 	return &providers.TransientError{Op: op, Err: err}

@@ -187,6 +187,49 @@ func TestCreate(t *testing.T) {
 	}
 }
 
+// A partial create: the order is made for some lines, the others come back
+// in 1688's failedOfferList and become the Placement's Rejected.
+func TestCreatePartial(t *testing.T) {
+	c, f, _ := setup(t)
+	f.handle(methodSubmit, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		replyRaw(w, "200", `{"orderId":"O1","failedOfferList":[{"offerId":7,"specId":"sku-b","errorCode":"R500_004","errorMessage":"out of stock"},
+			{"offerId":"8","specId":"sku-c","errorMessage":"refused"}]}`)
+	})
+	p, err := c.Create(context.Background(), testOrder(), &providers.Quote{PreviewID: "pv-1"})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	want := &providers.Placement{OrderIDs: []string{"O1"}, Rejected: []providers.RejectedItem{
+		{ProductID: 7, SkuID: "sku-b", Code: "R500_004", Message: "out of stock"},
+		{ProductID: 8, SkuID: "sku-c", Code: codeCreateFailed, Message: "refused"},
+	}}
+	if !reflect.DeepEqual(p, want) {
+		t.Errorf("Create = %+v, want %+v", p, want)
+	}
+}
+
+// A success that names no order may still have made one: an unknown
+// outcome, never a Placement without ids.
+func TestCreateSuccessWithoutOrderID(t *testing.T) {
+	for name, data := range map[string]string{
+		"empty data":         `{}`,
+		"null data":          `null`,
+		"empty orderId":      `{"orderId":""}`,
+		"only empty ids":     `{"orderId":"","orderIds":["",""]}`,
+		"data not an object": `[]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, f, _ := setup(t)
+			f.handle(methodSubmit, func(w http.ResponseWriter, _ *http.Request, _ []byte) { replyRaw(w, "200", data) })
+			p, err := c.Create(context.Background(), testOrder(), &providers.Quote{PreviewID: "pv-1"})
+			var uo *providers.UnknownOutcomeError
+			if p != nil || !errors.As(err, &uo) {
+				t.Fatalf("Create = %+v, %v; want *providers.UnknownOutcomeError", p, err)
+			}
+		})
+	}
+}
+
 func TestCreateNeedsPreviewID(t *testing.T) {
 	c, f, _ := setup(t)
 	for _, q := range []*providers.Quote{nil, {}} {
@@ -236,6 +279,31 @@ func TestLookup(t *testing.T) {
 	_, err = c.Lookup(context.Background(), "UP-none")
 	if !errors.Is(err, providers.ErrNotFound) {
 		t.Errorf("Lookup of an unknown outOrderId: err = %v, want ErrNotFound", err)
+	}
+}
+
+// A lookup answer that does not tell whether the order exists is "don't
+// know" (ErrAmbiguous in a *providers.TransientError), never ErrNotFound,
+// and another outOrderId's order is never adopted.
+func TestLookupAmbiguous(t *testing.T) {
+	for name, data := range map[string]string{
+		"empty data":                   `{}`,
+		"null data":                    `null`,
+		"no orderId":                   `{"outOrderId":"UP-1","status":"waitbuyerpay"}`,
+		"empty orderId":                `{"orderId":"","outOrderId":"UP-1"}`,
+		"another outOrderId":           `{"orderId":"O9","outOrderId":"UP-2","status":"waitbuyerpay","productTotalAmount":"1.00"}`,
+		"no outOrderId":                `{"orderId":"O9","status":"waitbuyerpay","productTotalAmount":"1.00"}`,
+		"outOrderId differing in case": `{"orderId":"O9","outOrderId":"up-1"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, f, _ := setup(t)
+			f.handle(methodDetail, func(w http.ResponseWriter, _ *http.Request, _ []byte) { replyRaw(w, "200", data) })
+			p, err := c.Lookup(context.Background(), "UP-1")
+			var te *providers.TransientError
+			if p != nil || !errors.Is(err, providers.ErrAmbiguous) || !errors.As(err, &te) || errors.Is(err, providers.ErrNotFound) {
+				t.Fatalf("Lookup = %+v, %v; want ErrAmbiguous in a *providers.TransientError", p, err)
+			}
+		})
 	}
 }
 
@@ -447,6 +515,52 @@ func TestErrorClasses(t *testing.T) {
 		{name: "code as a JSON number", answer: func(w http.ResponseWriter, _ *http.Request, _ []byte) {
 			fmt.Fprint(w, `{"code":630,"msg":"bad parameter","data":null}`)
 		}, want: providers.ClassPermanent, code: "630"},
+		{name: "a refusal envelope under HTTP 400 keeps its class", answer: func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"code":"630","msg":"bad parameter","data":null}`)
+		}, want: providers.ClassPermanent, code: "630"},
+	}
+	// Only Depal's own envelope refuses: a gateway's answer (HTML, a bare
+	// status, JSON without a code, a success envelope under an error
+	// status) is transient, and for a create an unknown outcome, whatever
+	// the status. 408 and 499 are a gateway's even with an envelope.
+	for _, st := range []int{200, 400, 401, 403, 404, 408, 499, 502, 504} {
+		tests = append(tests, struct {
+			name       string
+			answer     handlerFunc
+			want       providers.Class
+			wantCreate providers.Class
+			code       string
+			wait       time.Duration
+		}{name: fmt.Sprintf("gateway HTML under HTTP %d", st), answer: func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(st)
+			fmt.Fprint(w, "<html><body><h1>504 Gateway Time-out</h1></body></html>")
+		}, want: providers.ClassTransient, wantCreate: providers.ClassUnknownOutcome})
+	}
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"JSON without a code", 200, `{"msg":"ok","data":{"orderId":"O1"}}`},
+		{"JSON with an empty code", 200, `{"code":"","data":{"orderId":"O1"}}`},
+		{"a success envelope under HTTP 400", 400, `{"code":"200","data":{"orderId":"O1"}}`},
+		{"a refusal envelope under HTTP 499", 499, `{"code":"630","msg":"bad parameter"}`},
+		{"a refusal envelope under HTTP 408", 408, `{"code":"1010","msg":"R500_004"}`},
+	} {
+		tests = append(tests, struct {
+			name       string
+			answer     handlerFunc
+			want       providers.Class
+			wantCreate providers.Class
+			code       string
+			wait       time.Duration
+		}{name: tt.name, answer: func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tt.status)
+			fmt.Fprint(w, tt.body)
+		}, want: providers.ClassTransient, wantCreate: providers.ClassUnknownOutcome})
 	}
 	for _, tt := range tests {
 		for _, o := range ops {

@@ -3,6 +3,7 @@ package depal
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -148,6 +149,18 @@ func FuzzResponses(f *testing.F) {
 		{fuzzLookup, 200, "", env("640", `null`)},
 		{fuzzLookup, 200, "", env("200", `{"orderId":"","status":"x"}`)},
 		{fuzzLookup, 200, "", env("200", `{"orderId":"1","productTotalAmount":"x"}`)},
+		{fuzzLookup, 200, "", env("200", `{}`)},
+		{fuzzLookup, 200, "", env("200", `null`)},
+		{fuzzLookup, 200, "", env("200", `{"orderId":"9","outOrderId":"UP-2"}`)},
+		{fuzzLookup, 499, "", `<html><body><h1>504 Gateway Time-out</h1></body></html>`},
+		{fuzzLookup, 404, "", env("640", `null`)},
+		{fuzzCreate, 499, "", `<html><body><h1>504 Gateway Time-out</h1></body></html>`},
+		{fuzzCreate, 408, "", `<html><body><h1>408 Request Timeout</h1></body></html>`},
+		{fuzzCreate, 400, "", env("630", `null`)},
+		{fuzzCreate, 400, "", env("200", `{"orderId":"1"}`)},
+		{fuzzCreate, 200, "", env("200", `{"orderId":"1","failedOfferList":[{"offerId":"x","specId":2,"errorCode":3}]}`)},
+		{fuzzCreate, 200, "", `{"msg":"ok"}`},
+		{fuzzDetails, 403, "", `<html>forbidden</html>`},
 		{fuzzDetails, 200, "", env("200", `{"orderId":"3391234567890123456","status":"waitbuyerreceive","productTotalAmount":"2.48","freightTotalAmount":10,"logistics":{"channelCode":"YTO","logisticNo":"YT1"}}`)},
 		{fuzzDetails, 200, "", env("200", `{"status":"newword","logistics":{}}`)},
 		{fuzzDetails, 200, "", env("640", `null`)},
@@ -241,8 +254,20 @@ func FuzzResponses(f *testing.F) {
 				if pl.Total < 0 {
 					t.Fatalf("lookup total negative: %+v", pl)
 				}
+				// Only an exact match is adopted.
+				var d struct {
+					Data detailData `json:"data"`
+				}
+				if json.Unmarshal(body, &d) != nil || d.Data.OutOrderID != req.OutOrderID || string(d.Data.OrderID) != pl.OrderIDs[0] {
+					t.Fatalf("lookup adopted %q from %q, which is not an order of outOrderId %q", pl.OrderIDs, body, req.OutOrderID)
+				}
 			} else if pl != nil {
 				got = pl
+			}
+			if errors.Is(err, providers.ErrNotFound) {
+				if env, ok := providerEnvelope(ft.status, body); !ok || strings.TrimSpace(string(env.Code)) != codeEmptyData {
+					t.Fatalf("lookup answered ErrNotFound to HTTP %d %q, which is not Depal's 640", ft.status, body)
+				}
 			}
 			err2 = err
 		case fuzzDetails, fuzzToken:
@@ -288,5 +313,28 @@ func FuzzResponses(f *testing.F) {
 			t.Fatalf("op %d returned a value and an error: %+v, %v", op, got, err2)
 		}
 		checkClassified(t, op, err2)
+		// Only Depal's own envelope refuses: an answer without one (or
+		// under a gateway status) is never permanent, for any operation.
+		var pe *providers.PermanentError
+		if _, ok := providerEnvelope(ft.status, body); errors.As(err2, &pe) && op != fuzzToken && !ok {
+			t.Fatalf("op %d: permanent error %v from HTTP %d %q, which is no Depal envelope", op, err2, ft.status, body)
+		}
 	})
+}
+
+// providerEnvelope returns the envelope of an answer that is Depal's own:
+// a JSON envelope with a code, under a status that is not a gateway's
+// (429, 408, 499, 5xx), and not a success code under an error status.
+func providerEnvelope(status int, body []byte) (*envelope, bool) {
+	if status == http.StatusTooManyRequests || status >= 500 || status == http.StatusRequestTimeout || status == statusClientClosed {
+		return nil, false
+	}
+	var env envelope
+	if json.Unmarshal(body, &env) != nil || strings.TrimSpace(string(env.Code)) == "" {
+		return nil, false
+	}
+	if (status < 200 || status > 299) && strings.TrimSpace(string(env.Code)) == codeOK {
+		return nil, false
+	}
+	return &env, true
 }

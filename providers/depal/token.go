@@ -122,9 +122,8 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 	}
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil || env.Code == "" {
-		if resp.StatusCode >= 400 {
-			return "", time.Time{}, &providers.AuthError{Op: op, Code: "HTTP_" + strconv.Itoa(resp.StatusCode), Message: "no Depal envelope in the answer"}
-		}
+		// A gateway's answer (HTML, a bare status) is not Depal refusing the
+		// credentials: transient, like any other answer without an envelope.
 		return "", time.Time{}, &providers.TransientError{Op: op, Err: fmt.Errorf("depal: token.get answer is not a Depal envelope (HTTP %d)", resp.StatusCode)}
 	}
 	code := strings.TrimSpace(string(env.Code))

@@ -106,10 +106,24 @@ type previewData struct {
 
 // submitData is the data of a submit answer, and of a 1010 answer naming
 // the order a previewId already produced. OrderIDs is an extension for a
-// split create (not documented; accepted when present).
+// split create (not documented; accepted when present). FailedOfferList is
+// not documented by Depal either: the client and the simulator agree on
+// 1688's own shape (the failedOfferList of 1688's create answer, the one
+// Xportcn passes through) for the lines refused beside a created order.
 type submitData struct {
-	OrderID  flexString   `json:"orderId"`
-	OrderIDs []flexString `json:"orderIds"`
+	OrderID         flexString    `json:"orderId"`
+	OrderIDs        []flexString  `json:"orderIds"`
+	FailedOfferList []failedOffer `json:"failedOfferList"`
+}
+
+// failedOffer is a cart line a submit refused while it made the order for
+// the others (1688's failedOfferList entry; offerId and specId are Depal's
+// productId and skuId).
+type failedOffer struct {
+	OfferID      flexString `json:"offerId"`
+	SpecID       flexString `json:"specId"`
+	ErrorCode    flexString `json:"errorCode"`
+	ErrorMessage string     `json:"errorMessage"`
 }
 
 // ids returns the order ids of d, without empties or repeats.

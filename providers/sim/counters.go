@@ -15,15 +15,21 @@ type Counters struct {
 	QuotaViolations map[string]int64 `json:"quotaViolations"`
 	// Duplicates counts outOrderIds (per provider) with more than one
 	// create call that made an order. The parts of one split create are one
-	// create.
+	// create, and so is a partial create; a late commit counts when it is
+	// made.
 	Duplicates int64 `json:"duplicates"`
 	// SignatureFailures counts, by provider, refused signatures, keys,
 	// secrets, headers and timestamps.
 	SignatureFailures map[string]int64 `json:"signatureFailures"`
 	// TokenExpired counts Depal calls answered 510.
 	TokenExpired int64 `json:"tokenExpired"`
-	// Faults counts injected faults: "5xx", "slow", "throttle",
-	// "commit_then_drop", "push_duplicate", "push_reorder".
+	// Faults counts injected faults by name (the Fault* constants): "5xx",
+	// "slow", "throttle", "commit_then_drop", "push_duplicate",
+	// "push_reorder", "late_commit", "gateway_after_commit",
+	// "empty_success", "unfiltered_list", "partial_create", and
+	// "search_lag" (lookups that hid at least one order still lagging).
+	// A fault is counted when it took effect, not when it was drawn (a
+	// partial create of a one-line cart is no fault).
 	Faults map[string]int64 `json:"faults"`
 	// OrdersCreated counts, by provider, provider orders created (each
 	// part of a split create counts).

@@ -148,7 +148,15 @@ func (s *Sim) serveDepal(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sim: Depal order calls are POST", http.StatusMethodNotAllowed)
 		return
 	}
-	p, ok := s.admit(w, providers.Depal, op, op == "submit", s.dThrottled)
+	arrived := time.Now()
+	kind := kindOther
+	switch op {
+	case "submit":
+		kind = kindCreate
+	case "detail":
+		kind = kindLookup // its lookup faults apply only when by outOrderId
+	}
+	p, ok := s.admit(w, providers.Depal, op, kind, s.dThrottled)
 	if !ok {
 		return
 	}
@@ -170,14 +178,27 @@ func (s *Sim) serveDepal(w http.ResponseWriter, r *http.Request) {
 		code, msg = dCodeOK, "success"
 		data      any
 		made      bool
+		lookup    bool // a details call by outOrderId
 	)
 	switch op {
 	case "preview":
 		code, msg, data = s.dPreview(body)
 	case "submit":
-		code, msg, data, made = s.dSubmit(body)
+		var commit func() any
+		code, msg, data, commit = s.dSubmit(body, p.partial)
+		if commit != nil && p.late > 0 {
+			s.lateCommit(w, r, providers.Depal, op, arrived, p.late, func() { commit() })
+			return
+		}
+		if commit != nil {
+			data = commit()
+			made = data != nil
+			if !made { // the previewId was used meanwhile: answer as a re-submit
+				code, msg, data, _ = s.dSubmit(body, false)
+			}
+		}
 	case "detail":
-		code, msg, data = s.dDetail(body)
+		code, msg, data, lookup = s.dDetail(body, p.unfiltered)
 	case "cancel":
 		code, msg, data = s.dCancel(body)
 	case "trace":
@@ -185,6 +206,15 @@ func (s *Sim) serveDepal(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.finish(w, r, providers.Depal, op, p, made) {
 		return
+	}
+	switch {
+	case made && p.gateway != 0:
+		s.gatewayAnswer(w, providers.Depal, op, p.gateway)
+		return
+	case p.empty && (made || lookup && (code == dCodeOK || code == dCodeEmpty)):
+		s.counters.fault(FaultEmptySuccess)
+		s.cfg.Logger.Debug("sim: injected empty success", "provider", providers.Depal, "op", op)
+		code, msg, data = dCodeOK, "success", map[string]any{}
 	}
 	s.dWrite(w, code, msg, data)
 }
@@ -218,7 +248,7 @@ func (s *Sim) dAuth(r *http.Request, signedPath, appKey string, body []byte) (st
 // dToken serves GET /openapi/auth/{appKey}/system.token.get?appSecret=...
 // An unknown appKey or a wrong appSecret answers 610.
 func (s *Sim) dToken(w http.ResponseWriter, r *http.Request, appKey string) {
-	p, ok := s.admit(w, providers.Depal, "token", false, s.dThrottled)
+	p, ok := s.admit(w, providers.Depal, "token", kindOther, s.dThrottled)
 	if !ok {
 		return
 	}
@@ -325,32 +355,51 @@ func (s *Sim) dPreview(body []byte) (string, string, any) {
 	}
 }
 
-// dSubmit answers a submit: the previewId must be known and of the same
+// dSubmit checks a submit: the previewId must be known and of the same
 // outOrderId; a previewId that already made an order answers 1010 with it.
-func (s *Sim) dSubmit(body []byte) (string, string, any, bool) {
+// A refusal returns its code, message and data and a nil commit; otherwise
+// commit makes the order (with partial, of all the preview's lines but the
+// last, which is refused) and returns the answer's data, or nil when the
+// previewId made an order meanwhile. The caller decides when to commit
+// (Faults.LateCommit).
+func (s *Sim) dSubmit(body []byte, partial bool) (string, string, any, func() any) {
 	var req dOrderReq
 	if err := json.Unmarshal(body, &req); err != nil {
-		return dCodeBadParam, "malformed body: " + err.Error(), nil, false
+		return dCodeBadParam, "malformed body: " + err.Error(), nil, nil
 	}
 	items, bad := req.items()
 	if bad != "" {
-		return dCodeBadParam, bad, nil, false
+		return dCodeBadParam, bad, nil, nil
 	}
 	if req.PreviewID == "" {
-		return dCodeBadParam, "previewId is required", nil, false
+		return dCodeBadParam, "previewId is required", nil, nil
 	}
 	if n, pid, ok := firstPlannedError(items); ok {
-		return dCodeCreateFail, PlannedErrorCode(n) + ": " + plannedErrorText(n, pid), nil, false
+		return dCodeCreateFail, PlannedErrorCode(n) + ": " + plannedErrorText(n, pid), nil, nil
 	}
-	res := s.store.submit(req.PreviewID, req.OutOrderID, s.cfg.Clock.Now())
-	switch {
+	switch res := s.store.checkSubmit(req.PreviewID, req.OutOrderID); {
 	case res.bad != "":
-		return dCodeBadParam, res.bad, nil, false
+		return dCodeBadParam, res.bad, nil, nil
 	case res.existing != "":
-		return dCodeCreateFail, "an order was already created for previewId " + req.PreviewID, map[string]any{"orderId": res.existing}, false
+		return dCodeCreateFail, "an order was already created for previewId " + req.PreviewID, map[string]any{"orderId": res.existing}, nil
 	}
-	s.countCreate(providers.Depal, req.OutOrderID, res.made, res.dup)
-	return dCodeOK, "success", map[string]any{"orderId": res.made[0].id}, true
+	return dCodeOK, "success", nil, func() any {
+		res := s.store.submit(req.PreviewID, req.OutOrderID, s.cfg.Clock.Now(), partial)
+		if len(res.made) == 0 {
+			return nil
+		}
+		s.countCreate(providers.Depal, req.OutOrderID, res.made, res.dup)
+		d := map[string]any{"orderId": res.made[0].id}
+		if res.rejected != nil {
+			s.counters.fault(FaultPartialCreate)
+			s.cfg.Logger.Debug("sim: injected partial create", "provider", providers.Depal, "outOrderId", req.OutOrderID)
+			// Depal documents no failed lines: 1688's failedOfferList,
+			// agreed with the client.
+			d["failedOfferList"] = []xFailedOffer{{OfferID: res.rejected.ProductID, SpecID: res.rejected.SkuID,
+				ErrorCode: "R" + PartialCreateCode, ErrorMessage: partialCreateText(res.rejected.ProductID)}}
+		}
+		return d
+	}
 }
 
 type dLogistics struct {
@@ -373,14 +422,16 @@ type dDetailData struct {
 }
 
 // dDetail answers details by orderId or, failing that, by outOrderId (the
-// oldest order of it). No such order: 640.
-func (s *Sim) dDetail(body []byte) (string, string, any) {
+// oldest order of it, as far as Faults.SearchLag lets the lookup see; with
+// unfiltered, the provider's oldest order, whoever's). No such order: 640.
+// lookup reports a details call by outOrderId.
+func (s *Sim) dDetail(body []byte, unfiltered bool) (code, msg string, data any, lookup bool) {
 	var req struct {
 		OrderID    flexID `json:"orderId"`
 		OutOrderID string `json:"outOrderId"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return dCodeBadParam, "malformed body: " + err.Error(), nil
+		return dCodeBadParam, "malformed body: " + err.Error(), nil, false
 	}
 	var (
 		o  order
@@ -390,14 +441,15 @@ func (s *Sim) dDetail(body []byte) (string, string, any) {
 	case req.OrderID != "":
 		o, ok = s.store.get(providers.Depal, string(req.OrderID))
 	case req.OutOrderID != "":
-		if os := s.store.byOutOrderID(providers.Depal, req.OutOrderID); len(os) > 0 {
+		lookup = true
+		if os := s.lookupOrders(providers.Depal, req.OutOrderID, unfiltered); len(os) > 0 {
 			o, ok = os[0], true
 		}
 	default:
-		return dCodeBadParam, "orderId or outOrderId is required", nil
+		return dCodeBadParam, "orderId or outOrderId is required", nil, false
 	}
 	if !ok {
-		return dCodeEmpty, "no such order", nil
+		return dCodeEmpty, "no such order", nil, lookup
 	}
 	now := s.cfg.Clock.Now()
 	d := dDetailData{
@@ -416,7 +468,7 @@ func (s *Sim) dDetail(body []byte) (string, string, any) {
 	if len(o.parcelAt(s.tl, now)) > 0 {
 		d.Logistics = &dLogistics{ChannelCode: Carrier, LogisticNo: o.billNo}
 	}
-	return dCodeOK, "success", d
+	return dCodeOK, "success", d, lookup
 }
 
 func (s *Sim) dCancel(body []byte) (string, string, any) {

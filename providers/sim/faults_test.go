@@ -148,7 +148,7 @@ func TestFaultsAreSeeded(t *testing.T) {
 		in := newInjector(Faults{Seed: seed, HTTP5xx: 0.3, Throttle: 0.3, CommitThenDrop: 0.3})
 		var ps []faultPlan
 		for range 50 {
-			ps = append(ps, in.plan(true))
+			ps = append(ps, in.plan(kindCreate))
 		}
 		return ps
 	}
@@ -276,5 +276,97 @@ func TestConcurrentLoad(t *testing.T) {
 	c := s.Counters()
 	if c.OrdersCreated[providers.Xportcn] != 320 || c.OrdersCreated[providers.Depal] != 320 || c.Duplicates != 0 {
 		t.Errorf("counters %+v", c)
+	}
+}
+
+// The new faults are seeded like the old ones, cost nothing at zero, and
+// leave the old faults' draws alone while they are zero.
+func TestNewFaultsSeededAndFree(t *testing.T) {
+	all := Faults{Seed: 3, LateCommit: 0.2, GatewayAfterCommit: 0.2, EmptySuccess: 0.2, UnfilteredList: 0.3, PartialCreate: 0.3}
+	draw := func(f Faults) []faultPlan {
+		in := newInjector(f)
+		var ps []faultPlan
+		for i := range 60 {
+			ps = append(ps, in.plan(opKind(i%3)))
+		}
+		return ps
+	}
+	a, b := draw(all), draw(all)
+	var late, gw, empty, unf, part int
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("plan %d: the same seed drew %+v and %+v", i, a[i], b[i])
+		}
+		p := a[i]
+		if k := opKind(i % 3); k != kindCreate && (p.late != 0 || p.gateway != 0 || p.partial) || k != kindLookup && p.unfiltered || k == kindOther && p.empty {
+			t.Fatalf("plan %d of kind %d drew a fault that does not apply: %+v", i, k, p)
+		}
+		if p.late != 0 && p.late != DefaultLateCommitDelay {
+			t.Errorf("late %s, want the default %s", p.late, DefaultLateCommitDelay)
+		}
+		if p.gateway != 0 && p.gateway != 502 && p.gateway != 504 && p.gateway != 408 && p.gateway != 499 {
+			t.Errorf("gateway status %d", p.gateway)
+		}
+		for _, c := range []struct {
+			on bool
+			n  *int
+		}{{p.late != 0, &late}, {p.gateway != 0, &gw}, {p.empty, &empty}, {p.unfiltered, &unf}, {p.partial, &part}} {
+			if c.on {
+				*c.n++
+			}
+		}
+	}
+	if late == 0 || gw == 0 || empty == 0 || unf == 0 || part == 0 {
+		t.Errorf("60 plans drew late %d, gateway %d, empty %d, unfiltered %d, partial %d", late, gw, empty, unf, part)
+	}
+	in := newInjector(Faults{Seed: 3, SearchLag: time.Second, LateCommitDelay: time.Second})
+	for k := range 3 {
+		if p := in.plan(opKind(k)); p != (faultPlan{}) {
+			t.Errorf("kind %d: plan %+v with every probability zero", k, p)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { in.plan(kindCreate) }); allocs != 0 {
+		t.Errorf("plan allocates %v times with nothing configured", allocs)
+	}
+	old := Faults{Seed: 9, HTTP5xx: 0.2, Throttle: 0.2, CommitThenDrop: 0.3}
+	x, y := newInjector(old), newInjector(old)
+	for range 50 {
+		if px, py := x.plan(kindCreate), y.plan(kindCreate); px != py {
+			t.Fatalf("old faults drew %+v and %+v", px, py)
+		}
+	}
+}
+
+// GatewayAfterCommit answers a gateway's HTML after committing; EmptySuccess
+// answers empty data after committing, and the same to a lookup.
+func TestGatewayAndEmptySuccessShapes(t *testing.T) {
+	s := start(t, Config{Faults: Faults{GatewayAfterCommit: 1}})
+	resp, _, err := xPost(t, s, XportcnPathCreate, xCart("gw", [2]int64{1, 1}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch resp.StatusCode {
+	case 502, 504, 408, 499:
+	default:
+		t.Errorf("gateway status %d", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/html" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if len(s.Order(providers.Xportcn, "gw")) != 1 {
+		t.Error("the gateway answer came without the commit")
+	}
+	s.SetFaults(Faults{EmptySuccess: 1})
+	_, env, err := xPost(t, s, XportcnPathCreate, xCart("es", [2]int64{1, 1}), nil)
+	if err != nil || env.Code != 200 || (string(env.Data) != "{}" && string(env.Data) != "null") {
+		t.Errorf("empty success: %+v, %v", env, err)
+	}
+	_, env, _ = xPost(t, s, XportcnPathList, map[string]any{"outOrderId": "es", "page": 1, "pageSize": 20}, nil)
+	if env.Code != 200 || (string(env.Data) != "{}" && string(env.Data) != "null") {
+		t.Errorf("empty success list: %+v", env)
+	}
+	c := s.Counters()
+	if len(s.Order(providers.Xportcn, "es")) != 1 || c.Faults[FaultGatewayAfterCommit] != 1 || c.Faults[FaultEmptySuccess] != 2 || c.Duplicates != 0 {
+		t.Errorf("orders %v, counters %+v", s.Order(providers.Xportcn, "es"), c)
 	}
 }

@@ -259,6 +259,7 @@ type order struct {
 	previewID  string
 	part       int // 0-based index among the parts of one create
 	created    time.Time
+	committed  time.Time // wall time of the commit, for Faults.SearchLag
 	fate       Fate
 	lines      []providers.Item
 	goods      int64
@@ -371,7 +372,8 @@ type store struct {
 	orders   map[string]*order
 	bills    map[string]*order
 	byOut    map[string][]*order // provider + "\x00" + outOrderId
-	creates  map[string]int      // same key: creates that made orders
+	all      map[string][]*order // by provider, oldest first
+	creates  map[string]int      // same key as byOut: creates that made orders
 	previews map[string]*preview
 	track    func(o *order) // called under mu for each new or cancelled order (pushes)
 }
@@ -381,6 +383,7 @@ func newStore() *store {
 		orders:   make(map[string]*order),
 		bills:    make(map[string]*order),
 		byOut:    make(map[string][]*order),
+		all:      make(map[string][]*order),
 		creates:  make(map[string]int),
 		previews: make(map[string]*preview),
 	}
@@ -413,7 +416,7 @@ func (s *store) createLocked(provider, outOrderID, previewID string, items []pro
 		id := strconv.FormatInt(idBase[provider]+s.seq, 10)
 		o := &order{
 			provider: provider, id: id, outOrderID: outOrderID, previewID: previewID, part: i,
-			created: now, fate: fate, lines: p, goods: Goods(p), freight: Freight,
+			created: now, committed: time.Now(), fate: fate, lines: p, goods: Goods(p), freight: Freight,
 			billNo: "YT" + id[len(id)-12:],
 		}
 		if i == 0 {
@@ -422,6 +425,7 @@ func (s *store) createLocked(provider, outOrderID, previewID string, items []pro
 		s.orders[id] = o
 		s.bills[o.billNo] = o
 		s.byOut[k] = append(s.byOut[k], o)
+		s.all[provider] = append(s.all[provider], o)
 		if s.track != nil {
 			s.track(o)
 		}
@@ -435,14 +439,36 @@ func (s *store) createLocked(provider, outOrderID, previewID string, items []pro
 type submitResult struct {
 	made     []*order
 	dup      bool
-	existing string // the previewId already made this order
-	bad      string // refusal (bad parameter)
+	rejected *providers.Item // the line a partial create refused
+	existing string          // the previewId already made this order
+	bad      string          // refusal (bad parameter)
 }
 
-// submit creates the order of Depal preview previewID, once.
-func (s *store) submit(previewID, outOrderID string, now time.Time) submitResult {
+// submit creates the order of Depal preview previewID, once. With partial
+// and 2 lines or more, the last line is refused (rejected) and the order
+// made for the others.
+func (s *store) submit(previewID, outOrderID string, now time.Time, partial bool) submitResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if r := s.checkSubmitLocked(previewID, outOrderID); r.bad != "" || r.existing != "" {
+		return r
+	}
+	pv := s.previews[previewID]
+	lines, rejected := splitPartial(pv.lines, partial)
+	made, dup := s.createLocked(providers.Depal, outOrderID, previewID, lines, now)
+	pv.orderID = made[0].id
+	return submitResult{made: made, dup: dup, rejected: rejected}
+}
+
+// checkSubmit tells what a submit of previewID would answer without making
+// anything: a refusal, the order it already made, or (zero) a new order.
+func (s *store) checkSubmit(previewID, outOrderID string) submitResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checkSubmitLocked(previewID, outOrderID)
+}
+
+func (s *store) checkSubmitLocked(previewID, outOrderID string) submitResult {
 	pv := s.previews[previewID]
 	switch {
 	case pv == nil:
@@ -452,9 +478,26 @@ func (s *store) submit(previewID, outOrderID string, now time.Time) submitResult
 	case pv.orderID != "":
 		return submitResult{existing: pv.orderID}
 	}
-	made, dup := s.createLocked(providers.Depal, outOrderID, previewID, pv.lines, now)
-	pv.orderID = made[0].id
-	return submitResult{made: made, dup: dup}
+	return submitResult{}
+}
+
+// splitPartial is a PartialCreate: with partial and 2 lines or more, the
+// lines ordered (all but the last) and the one refused.
+func splitPartial(items []providers.Item, partial bool) (ordered []providers.Item, rejected *providers.Item) {
+	if !partial || len(items) < 2 {
+		return items, nil
+	}
+	last := items[len(items)-1]
+	return append([]providers.Item(nil), items[:len(items)-1]...), &last
+}
+
+// PartialCreateCode is 1688's word for the line a PartialCreate refuses
+// (out of stock); Depal's is the same with an "R" in front.
+const PartialCreateCode = "500_004"
+
+// partialCreateText is the message of a refused line.
+func partialCreateText(productID int64) string {
+	return fmt.Sprintf("product %d: out of stock (sim: partial create)", productID)
 }
 
 // byBill returns a copy of the order whose parcel is billNo at provider.
@@ -490,6 +533,28 @@ func (s *store) byOutOrderID(provider, outOrderID string) []order {
 		out[i] = *o
 	}
 	return out
+}
+
+// lookup returns copies of the orders a lookup by outOrderID sees at
+// provider, oldest first: with unfiltered every order of the provider,
+// whoever's; either way only those committed at least lag (wall time)
+// ago. hidden is how many were left out for the lag.
+func (s *store) lookup(provider, outOrderID string, unfiltered bool, lag time.Duration) (out []order, hidden int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	os := s.byOut[outKey(provider, outOrderID)]
+	if unfiltered {
+		os = s.all[provider]
+	}
+	now := time.Now()
+	for _, o := range os {
+		if lag > 0 && now.Sub(o.committed) < lag {
+			hidden++
+			continue
+		}
+		out = append(out, *o)
+	}
+	return out, hidden
 }
 
 // errCancel is a refused cancel; reason is 1688's word.

@@ -135,6 +135,13 @@ func TestConfigValidation(t *testing.T) {
 		{"unknown quota provider", Config{Quota: map[string]Quota{"acme": {Rate: 1}}}, `Quota["acme"]`},
 		{"negative burst", Config{Quota: map[string]Quota{"depal": {Rate: 1, Burst: -1}}}, "Burst"},
 		{"bad probability", Config{Faults: Faults{HTTP5xx: 1.5}}, "Faults.HTTP5xx"},
+		{"bad late commit", Config{Faults: Faults{LateCommit: -0.1}}, "Faults.LateCommit"},
+		{"bad gateway", Config{Faults: Faults{GatewayAfterCommit: 2}}, "Faults.GatewayAfterCommit"},
+		{"bad empty success", Config{Faults: Faults{EmptySuccess: 1.01}}, "Faults.EmptySuccess"},
+		{"bad unfiltered", Config{Faults: Faults{UnfilteredList: -1}}, "Faults.UnfilteredList"},
+		{"bad partial", Config{Faults: Faults{PartialCreate: 3}}, "Faults.PartialCreate"},
+		{"negative late delay", Config{Faults: Faults{LateCommitDelay: -time.Second}}, "Faults.LateCommitDelay"},
+		{"negative search lag", Config{Faults: Faults{SearchLag: -time.Second}}, "Faults.SearchLag"},
 		{"bad push url", Config{PushURL: "not a url"}, "PushURL"},
 	}
 	for _, tt := range tests {

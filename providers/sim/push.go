@@ -149,12 +149,12 @@ func (p *pusher) step(now time.Time) {
 	for _, m := range msgs {
 		at := now
 		if p.s.faults.roll(f.ReorderPush) {
-			p.s.counters.fault("push_reorder")
+			p.s.counters.fault(FaultPushReorder)
 			at = now.Add(p.s.cfg.PushRetry)
 		}
 		heap.Push(&p.queue, timed[delivery]{at: at, v: delivery{body: m}})
 		if p.s.faults.roll(f.DuplicatePush) {
-			p.s.counters.fault("push_duplicate")
+			p.s.counters.fault(FaultPushDuplicate)
 			heap.Push(&p.queue, timed[delivery]{at: now, v: delivery{body: m}})
 		}
 	}

@@ -7,9 +7,48 @@
 // success (or cancel, or terminated) on an injected clock that may run
 // faster than wall time, moves parcels WAITACCEPT → ACCEPT → TRANSPORT →
 // SIGN, enforces per-provider request quotas, injects faults under a seed
-// (5xx, slow answers, throttling, commit-then-drop), answers planned
-// business errors for planned product ids, counts duplicates, and pushes
-// Xportcn messages to a callback URL with the real provider's retry rule.
+// (see Faults), answers planned business errors for planned product ids,
+// counts duplicates, and pushes Xportcn messages to a callback URL with the
+// real provider's retry rule.
+//
+// # Faults
+//
+// Every fault is a probability per request (pushes: per message) drawn
+// from one generator seeded with Faults.Seed, except SearchLag, a
+// duration; each is counted under its name (the Fault* constants) in
+// Counters.Faults when it takes effect. Zero costs nothing.
+//
+//   - HTTP5xx ("5xx"): HTTP 500/502/503, the operation not done.
+//   - Throttle ("throttle"): a throttled answer (Xportcn HTTP 429 +
+//     Retry-After, Depal code 600), the operation not done.
+//   - Slow ("slow"): done, answered SlowDelay (default 15s) later.
+//   - CommitThenDrop ("commit_then_drop"), create: done, then the
+//     connection closed without an answer.
+//   - LateCommit ("late_commit"), create: a provider timing out while
+//     still processing. Nothing is answered: the client gives up, or at
+//     LateCommitDelay (default 2s) after arrival the connection is
+//     dropped; the order is committed LateCommitDelay after arrival,
+//     after the client has given up. Until then lookups find nothing.
+//   - SearchLag ("search_lag", a duration): lookups by outOrderId do not
+//     see an order until SearchLag (wall time) after its commit; details
+//     by the provider order id see it at once.
+//   - GatewayAfterCommit ("gateway_after_commit"), create: done, then
+//     HTTP 502/504/408/499 with an HTML page (GatewayPage), no envelope.
+//   - EmptySuccess ("empty_success"), create and lookup: a create done,
+//     then answered success with empty data (Depal {}, Xportcn {} or
+//     null); a lookup answered the same instead of its answer.
+//   - UnfilteredList ("unfiltered_list"), lookup: the outOrderId filter
+//     ignored; Xportcn lists every order (oldest first, paged), Depal's
+//     details by outOrderId answer the oldest order, whoever's.
+//   - PartialCreate ("partial_create"), create of 2+ lines: the last line
+//     refused (PartialCreateCode), the order made for the rest, answered
+//     with 1688's failedOfferList beside the order.
+//   - DuplicatePush ("push_duplicate"), ReorderPush ("push_reorder"):
+//     a push sent twice, or held back by PushRetry.
+//
+// Counters.Duplicates stays exact under every fault: it counts outOrderIds
+// with a second create call that made orders (a split or a partial create
+// is one create; a late commit counts when it is made).
 //
 // Behaviour is deterministic and computable from the cart: see UnitPrice,
 // Freight, ServiceFee, PlannedQuote, Parts, PlannedErrorBase and the
@@ -323,7 +362,7 @@ func (s *Sim) requestID(prefix string) string {
 // admit runs what comes before an operation: counting, the down switch,
 // the quota and the faults that skip the operation. It answers and returns
 // false when the operation must not run.
-func (s *Sim) admit(w http.ResponseWriter, provider, op string, create bool, throttled func(http.ResponseWriter)) (faultPlan, bool) {
+func (s *Sim) admit(w http.ResponseWriter, provider, op string, kind opKind, throttled func(http.ResponseWriter)) (faultPlan, bool) {
 	s.counters.request(provider, op)
 	if s.down[provider].Load() {
 		http.Error(w, "service unavailable (sim: provider down)", http.StatusServiceUnavailable)
@@ -334,15 +373,15 @@ func (s *Sim) admit(w http.ResponseWriter, provider, op string, create bool, thr
 		throttled(w)
 		return faultPlan{}, false
 	}
-	p := s.faults.plan(create)
+	p := s.faults.plan(kind)
 	switch {
 	case p.status5xx != 0:
-		s.counters.fault("5xx")
+		s.counters.fault(Fault5xx)
 		s.cfg.Logger.Debug("sim: injected 5xx", "provider", provider, "op", op, "status", p.status5xx)
 		http.Error(w, http.StatusText(p.status5xx)+" (sim: injected)", p.status5xx)
 		return p, false
 	case p.throttle:
-		s.counters.fault("throttle")
+		s.counters.fault(FaultThrottle)
 		s.cfg.Logger.Debug("sim: injected throttle", "provider", provider, "op", op)
 		throttled(w)
 		return p, false
@@ -356,7 +395,7 @@ func (s *Sim) admit(w http.ResponseWriter, provider, op string, create bool, thr
 func (s *Sim) finish(w http.ResponseWriter, r *http.Request, provider, op string, p faultPlan, made bool) bool {
 	wait := s.cfg.Latency
 	if p.slow > 0 {
-		s.counters.fault("slow")
+		s.counters.fault(FaultSlow)
 		s.cfg.Logger.Debug("sim: injected slow answer", "provider", provider, "op", op, "delay", p.slow)
 		wait += p.slow
 	}
@@ -370,13 +409,46 @@ func (s *Sim) finish(w http.ResponseWriter, r *http.Request, provider, op string
 		}
 	}
 	if p.drop && made {
-		s.counters.fault("commit_then_drop")
+		s.counters.fault(FaultCommitThenDrop)
 		s.cfg.Logger.Debug("sim: injected commit-then-drop", "provider", provider, "op", op)
 		dropConnection(w)
 		return false
 	}
 	return true
 }
+
+// lateCommit runs a create under the LateCommit fault: commit is called
+// delay after arrived, and no answer is ever written. When the delay comes
+// first the connection is dropped, then the order committed; when the
+// client gives up first, the commit is left to a timer. Either way the
+// order exists only after the client stopped waiting.
+func (s *Sim) lateCommit(w http.ResponseWriter, r *http.Request, provider, op string, arrived time.Time, delay time.Duration, commit func()) {
+	s.counters.fault(FaultLateCommit)
+	s.cfg.Logger.Debug("sim: injected late commit", "provider", provider, "op", op, "delay", delay)
+	t := time.NewTimer(delay - time.Since(arrived))
+	select {
+	case <-t.C:
+		dropConnection(w)
+		commit()
+	case <-r.Context().Done():
+		t.Stop()
+		time.AfterFunc(delay-time.Since(arrived), commit)
+	}
+}
+
+// gatewayAnswer answers as a gateway in front of the provider would, after
+// the provider committed: an HTTP error status with an HTML page and no
+// envelope.
+func (s *Sim) gatewayAnswer(w http.ResponseWriter, provider, op string, status int) {
+	s.counters.fault(FaultGatewayAfterCommit)
+	s.cfg.Logger.Debug("sim: injected gateway answer after commit", "provider", provider, "op", op, "status", status)
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, GatewayPage)
+}
+
+// GatewayPage is the body of a GatewayAfterCommit answer.
+const GatewayPage = "<html><body><h1>504 Gateway Time-out</h1></body></html>"
 
 // dropConnection closes the client's connection without an answer.
 func dropConnection(w http.ResponseWriter) {

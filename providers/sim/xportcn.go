@@ -208,8 +208,15 @@ func (s *Sim) serveXportcn(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sim: Xportcn calls are POST", http.StatusMethodNotAllowed)
 		return
 	}
-	create := op == "create"
-	p, ok := s.admit(w, providers.Xportcn, op, create, s.xThrottled)
+	arrived := time.Now()
+	kind := kindOther
+	switch op {
+	case "create":
+		kind = kindCreate
+	case "list":
+		kind = kindLookup
+	}
+	p, ok := s.admit(w, providers.Xportcn, op, kind, s.xThrottled)
 	if !ok {
 		return
 	}
@@ -233,16 +240,36 @@ func (s *Sim) serveXportcn(w http.ResponseWriter, r *http.Request) {
 	case "preview":
 		code, msg, data = s.xPreview(body)
 	case "create":
-		code, msg, data, made = s.xCreate(body)
+		var commit func() any
+		code, msg, commit = s.xCreate(body, p.partial)
+		if commit != nil && p.late > 0 {
+			s.lateCommit(w, r, providers.Xportcn, op, arrived, p.late, func() { commit() })
+			return
+		}
+		if commit != nil {
+			data, made = commit(), true
+		}
 	case "detail":
 		code, msg, data = s.xDetail(body)
 	case "list":
-		code, msg, data = s.xList(body)
+		code, msg, data = s.xList(body, p.unfiltered)
 	case "cancel":
 		code, msg, data = s.xCancel(body)
 	}
 	if !s.finish(w, r, providers.Xportcn, op, p, made) {
 		return
+	}
+	switch {
+	case made && p.gateway != 0:
+		s.gatewayAnswer(w, providers.Xportcn, op, p.gateway)
+		return
+	case p.empty && (made || op == "list" && (code == xCodeOK || code == xCodeNotFound)):
+		s.counters.fault(FaultEmptySuccess)
+		s.cfg.Logger.Debug("sim: injected empty success", "provider", providers.Xportcn, "op", op)
+		code, msg, data = xCodeOK, "success", map[string]any{}
+		if p.emptyNull {
+			data = nil
+		}
 	}
 	s.xWrite(w, code, msg, data)
 }
@@ -336,40 +363,80 @@ type xOrderRef struct {
 }
 
 type xCreateData struct {
-	OrderID            string      `json:"orderId"`
-	TotalSuccessAmount int64       `json:"totalSuccessAmount"`
-	PostFee            int64       `json:"postFee"`
-	OrderList          []xOrderRef `json:"orderList,omitempty"`
-	FailedOfferList    []any       `json:"failedOfferList"`
+	OrderID            string         `json:"orderId"`
+	TotalSuccessAmount int64          `json:"totalSuccessAmount"`
+	PostFee            int64          `json:"postFee"`
+	OrderList          []xOrderRef    `json:"orderList,omitempty"`
+	FailedOfferList    []xFailedOffer `json:"failedOfferList"`
 }
 
-func (s *Sim) xCreate(body []byte) (int, string, any, bool) {
+// xFailedOffer is one line of 1688's failedOfferList: a cart line the
+// create refused (beside the order made for the others, a partial create).
+type xFailedOffer struct {
+	OfferID      int64  `json:"offerId"`
+	SpecID       string `json:"specId"`
+	ErrorCode    string `json:"errorCode"`
+	ErrorMessage string `json:"errorMessage"`
+}
+
+// xCreate checks a create. A refusal returns its code and message and a
+// nil commit; otherwise commit makes the orders (with partial, of all the
+// lines but the last, which is refused) and returns the answer's data. The
+// caller decides when to commit (Faults.LateCommit).
+func (s *Sim) xCreate(body []byte, partial bool) (int, string, func() any) {
 	var req xOrderReq
 	if err := json.Unmarshal(body, &req); err != nil {
-		return xCodeBadParam, "malformed body: " + err.Error(), nil, false
+		return xCodeBadParam, "malformed body: " + err.Error(), nil
 	}
 	items, bad := req.items()
 	if bad != "" {
-		return xCodeBadParam, bad, nil, false
+		return xCodeBadParam, bad, nil
 	}
 	if req.TradeType != XportcnTradeType {
-		return xCodeBadParam, "tradeType " + strconv.Quote(req.TradeType) + " is not supported for this cart", nil, false
+		return xCodeBadParam, "tradeType " + strconv.Quote(req.TradeType) + " is not supported for this cart", nil
 	}
 	if n, pid, ok := firstPlannedError(items); ok {
-		return xCodeBadParam, PlannedErrorCode(n)[1:] + ": " + plannedErrorText(n, pid), nil, false
+		return xCodeBadParam, PlannedErrorCode(n)[1:] + ": " + plannedErrorText(n, pid), nil
 	}
-	made := s.createOrders(providers.Xportcn, req.OutOrderID, "", items)
-	d := xCreateData{OrderID: made[0].id, FailedOfferList: []any{}}
-	for _, o := range made {
-		d.TotalSuccessAmount += o.total()
-		d.PostFee += o.freight
-	}
-	if len(made) > 1 {
-		for _, o := range made {
-			d.OrderList = append(d.OrderList, xOrderRef{OrderID: o.id})
+	return xCodeOK, "success", func() any {
+		ordered, rejected := splitPartial(items, partial)
+		made := s.createOrders(providers.Xportcn, req.OutOrderID, "", ordered)
+		d := xCreateData{OrderID: made[0].id, FailedOfferList: []xFailedOffer{}}
+		if rejected != nil {
+			s.counters.fault(FaultPartialCreate)
+			s.cfg.Logger.Debug("sim: injected partial create", "provider", providers.Xportcn, "outOrderId", req.OutOrderID)
+			d.FailedOfferList = append(d.FailedOfferList, xFailedOffer{OfferID: rejected.ProductID, SpecID: rejected.SkuID,
+				ErrorCode: PartialCreateCode, ErrorMessage: partialCreateText(rejected.ProductID)})
 		}
+		for _, o := range made {
+			d.TotalSuccessAmount += o.total()
+			d.PostFee += o.freight
+		}
+		if len(made) > 1 {
+			for _, o := range made {
+				d.OrderList = append(d.OrderList, xOrderRef{OrderID: o.id})
+			}
+		}
+		return d
 	}
-	return xCodeOK, "success", d, true
+}
+
+// lookupOrders is what a lookup by outOrderID sees at provider: with
+// unfiltered (Faults.UnfilteredList) every order of the provider, and
+// only those committed Faults.SearchLag ago or earlier. Each fault is
+// counted when it took effect.
+func (s *Sim) lookupOrders(provider, outOrderID string, unfiltered bool) []order {
+	lag := s.faults.cfg.Load().SearchLag
+	os, hidden := s.store.lookup(provider, outOrderID, unfiltered, lag)
+	if hidden > 0 {
+		s.counters.fault(FaultSearchLag)
+		s.cfg.Logger.Debug("sim: lookup behind its index", "provider", provider, "outOrderId", outOrderID, "hidden", hidden)
+	}
+	if unfiltered {
+		s.counters.fault(FaultUnfilteredList)
+		s.cfg.Logger.Debug("sim: injected unfiltered list", "provider", provider, "outOrderId", outOrderID)
+	}
+	return os
 }
 
 // createOrders creates and counts the orders of one create call.
@@ -459,7 +526,9 @@ type xListItem struct {
 	Status     string `json:"status"`
 }
 
-func (s *Sim) xList(body []byte) (int, string, any) {
+// xList answers the list by outOrderId (with unfiltered, every order of
+// the provider), as far as Faults.SearchLag lets it see.
+func (s *Sim) xList(body []byte, unfiltered bool) (int, string, any) {
 	var req struct {
 		OutOrderID string `json:"outOrderId"`
 		Page       int    `json:"page"`
@@ -474,7 +543,7 @@ func (s *Sim) xList(body []byte) (int, string, any) {
 	if req.PageSize < 1 {
 		req.PageSize = 20
 	}
-	os := s.store.byOutOrderID(providers.Xportcn, req.OutOrderID)
+	os := s.lookupOrders(providers.Xportcn, req.OutOrderID, unfiltered)
 	if len(os) == 0 {
 		return xCodeNotFound, "no order for outOrderId " + req.OutOrderID, nil
 	}

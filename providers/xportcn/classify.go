@@ -68,45 +68,38 @@ func (c *Client) malformed(op string, isCreate bool, err error) error {
 }
 
 // checkAnswer classifies an HTTP answer and returns its envelope when the
-// envelope says success.
+// envelope says success. Only the provider's own envelope can refuse: an
+// answer without one is a gateway's, never permanent.
 //
 //   - HTTP 429: throttled, Wait from Retry-After (seconds or an HTTP date).
-//   - HTTP 5xx and 408: transient; on create, unknown outcome.
-//   - HTTP 401/403: auth.
+//   - HTTP 5xx, 408 and 499 (whatever the body): transient; on create,
+//     unknown outcome (a gateway gave up on a provider that may have
+//     committed).
 //   - Other non-2xx: classified by the envelope's code when the body is an
-//     envelope with an error code, else permanent with code "HTTP_<status>"
-//     (a wrong path must not read as "no such order").
-//   - 2xx: a body that is not an envelope is malformed; an envelope error
-//     code is classified by classifyCode.
+//     envelope with an error code (so HTTP 401 + envelope 401 is auth);
+//     else a gateway answer: transient, on create unknown outcome (a wrong
+//     path must not read as "no such order", nor fail an order for good).
+//   - 2xx: a body that is not an envelope (HTML, not JSON, JSON without a
+//     code) is malformed: transient, on create unknown outcome; an
+//     envelope error code is classified by classifyCode.
 func (c *Client) checkAnswer(op string, isCreate bool, resp *http.Response, raw []byte) (*envelope, error) {
 	st := resp.StatusCode
-	httpErr := &APIError{Code: int64(st), Message: http.StatusText(st)}
-	switch {
-	case st == http.StatusTooManyRequests:
+	if st == http.StatusTooManyRequests {
 		return nil, providers.Throttled(op, "HTTP_429", c.retryAfter(resp.Header))
-	case st >= 500 || st == http.StatusRequestTimeout:
-		if isCreate {
-			return nil, &providers.UnknownOutcomeError{Op: op, Err: httpErr}
-		}
-		return nil, &providers.TransientError{Op: op, Err: httpErr}
+	}
+	if gatewayStatus(st) {
+		return nil, c.gateway(op, isCreate, st, "")
 	}
 	var env envelope
 	envErr := json.Unmarshal(raw, &env)
 	if envErr == nil && env.Code == nil {
 		envErr = fmt.Errorf("envelope without code: %s", c.scrubString(snippet(raw)))
 	}
-	switch {
-	case st == http.StatusUnauthorized || st == http.StatusForbidden:
-		msg := httpErr.Message
-		if envErr == nil && env.Msg != "" {
-			msg = c.scrubString(env.Msg)
-		}
-		return nil, &providers.AuthError{Op: op, Code: "HTTP_" + strconv.Itoa(st), Message: msg}
-	case st < 200 || st > 299:
+	if st < 200 || st > 299 {
 		if envErr == nil && !env.ok() {
 			return nil, c.classifyCode(op, isCreate, &env, resp.Header)
 		}
-		return nil, &providers.PermanentError{Op: op, Code: "HTTP_" + strconv.Itoa(st), Message: httpErr.Message}
+		return nil, c.gateway(op, isCreate, st, "no provider envelope with an error code")
 	}
 	if envErr != nil {
 		return nil, c.malformed(op, isCreate, envErr)
@@ -115,6 +108,34 @@ func (c *Client) checkAnswer(op string, isCreate bool, resp *http.Response, raw 
 		return nil, c.classifyCode(op, isCreate, &env, resp.Header)
 	}
 	return &env, nil
+}
+
+// statusClientClosed is nginx's 499 "client closed request": a gateway gave
+// up waiting for the provider.
+const statusClientClosed = 499
+
+// gatewayStatus reports whether an HTTP status is a gateway's or a
+// server's failure whatever the body says: 5xx, 408 and 499.
+func gatewayStatus(st int) bool {
+	return st >= 500 || st == http.StatusRequestTimeout || st == statusClientClosed
+}
+
+// gateway classifies an answer that is not the provider's envelope:
+// transient, or an unknown outcome for a create (the request arrived
+// somewhere; whether the provider made the order is not known).
+func (c *Client) gateway(op string, isCreate bool, st int, why string) error {
+	msg := http.StatusText(st)
+	if st == statusClientClosed {
+		msg = "Client Closed Request"
+	}
+	if why != "" {
+		msg += " (" + why + ")"
+	}
+	err := &APIError{Code: int64(st), Message: msg}
+	if isCreate {
+		return &providers.UnknownOutcomeError{Op: op, Err: err}
+	}
+	return &providers.TransientError{Op: op, Err: err}
 }
 
 // classifyCode classifies an envelope error code (clients_api.md):

@@ -3,6 +3,7 @@ package xportcn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -63,6 +64,15 @@ func hangUp(w http.ResponseWriter, _ *http.Request, _ []byte) {
 		panic(err)
 	}
 	conn.Close()
+}
+
+// gatewayHTML answers a gateway's HTML page (no envelope) under status.
+func gatewayHTML(status int) handlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, "<html><body><h1>504 Gateway Time-out</h1></body></html>")
+	}
 }
 
 // stall answers nothing until the client gives up.
@@ -133,8 +143,20 @@ func TestErrorClasses(t *testing.T) {
 			},
 		},
 		{
-			name: "HTTP 403 is auth", ops: []string{"details", "create"},
-			handler: httpStatus(403), class: providers.ClassAuth,
+			name: "HTTP 403 with an auth envelope is auth", ops: []string{"details", "create"},
+			handler: func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+				w.WriteHeader(403)
+				_, _ = io.WriteString(w, `{"code":403,"msg":"user-id is not a sub-account"}`)
+			},
+			class: providers.ClassAuth,
+		},
+		{
+			name: "HTTP 403 without an envelope is a gateway's: transient", ops: []string{"preview", "lookup", "details", "trace", "cancel"},
+			handler: httpStatus(403), class: providers.ClassTransient, check: wantAPICode(403),
+		},
+		{
+			name: "HTTP 403 without an envelope on create is an unknown outcome", ops: []string{"create"},
+			handler: httpStatus(403), class: providers.ClassUnknownOutcome, check: wantAPICode(403),
 		},
 		{
 			name: "envelope 400 is permanent", ops: []string{"preview", "create", "lookup", "details", "cancel"},
@@ -161,14 +183,38 @@ func TestErrorClasses(t *testing.T) {
 			check: wantPermanent("404", "offer not found"),
 		},
 		{
-			name: "HTTP 404 without an envelope is a wrong path, not an absent order", ops: []string{"lookup", "details"},
-			handler: httpStatus(404), class: providers.ClassPermanent,
+			name: "HTTP 404 without an envelope is a gateway's, not an absent order", ops: []string{"preview", "lookup", "details", "trace", "cancel"},
+			handler: httpStatus(404), class: providers.ClassTransient,
 			check: func(t *testing.T, err error) {
 				if errors.Is(err, providers.ErrNotFound) {
 					t.Error("a bare HTTP 404 must not read as ErrNotFound")
 				}
-				wantPermanent("HTTP_404", "Not Found")(t, err)
+				wantAPICode(404)(t, err)
 			},
+		},
+		{
+			name: "HTTP 404 without an envelope on create is an unknown outcome", ops: []string{"create"},
+			handler: httpStatus(404), class: providers.ClassUnknownOutcome,
+		},
+		{
+			name: "HTTP 499 with a refusal envelope is still a gateway's on create", ops: []string{"create"},
+			handler: func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+				w.WriteHeader(499)
+				_, _ = io.WriteString(w, `{"code":400,"msg":"bad parameter"}`)
+			},
+			class: providers.ClassUnknownOutcome, check: wantAPICode(499),
+		},
+		{
+			name: "HTTP 400 with a success envelope is not the provider's", ops: []string{"details", "lookup"},
+			handler: func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+				w.WriteHeader(400)
+				_, _ = io.WriteString(w, `{"code":200,"data":{}}`)
+			},
+			class: providers.ClassTransient, check: wantAPICode(400),
+		},
+		{
+			name: "JSON without the envelope's code on create is an unknown outcome", ops: []string{"create"},
+			handler: answer(`{"msg":"ok","data":{"orderId":"A"}}`), class: providers.ClassUnknownOutcome,
 		},
 		{
 			name: "HTTP 400 with an envelope is classified by the envelope", ops: []string{"details"},
@@ -210,6 +256,23 @@ func TestErrorClasses(t *testing.T) {
 			name: "create timeout is an unknown outcome", ops: []string{"create"},
 			handler: stall, class: providers.ClassUnknownOutcome,
 		},
+	}
+	// A gateway's HTML is never the provider's refusal, whatever the
+	// status: transient, and for a create an unknown outcome.
+	for _, st := range []int{200, 400, 401, 404, 408, 499, 502, 504} {
+		tests = append(tests, []struct {
+			name     string
+			ops      []string
+			handler  handlerFunc
+			class    providers.Class
+			notFound bool
+			check    func(t *testing.T, err error)
+		}{
+			{name: fmt.Sprintf("gateway HTML under HTTP %d is transient", st), ops: []string{"preview", "lookup", "details", "trace", "cancel"},
+				handler: gatewayHTML(st), class: providers.ClassTransient},
+			{name: fmt.Sprintf("gateway HTML under HTTP %d on create is an unknown outcome", st), ops: []string{"create"},
+				handler: gatewayHTML(st), class: providers.ClassUnknownOutcome},
+		}...)
 	}
 	for _, tt := range tests {
 		for _, opName := range tt.ops {

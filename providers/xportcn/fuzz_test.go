@@ -3,6 +3,7 @@ package xportcn
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -127,6 +128,18 @@ func FuzzResponses(f *testing.F) {
 		{fuzzLookup, 200, "", `{"code":200,"data":{"total":0}}`},
 		{fuzzLookup, 200, "", `{"code":404,"msg":"not found"}`},
 		{fuzzLookup, 200, "", `{"code":200,"data":{"total":"x"}}`},
+		{fuzzLookup, 200, "", `{"code":200,"data":{"total":0,"list":[]}}`},
+		{fuzzLookup, 200, "", `{"code":200,"data":{}}`},
+		{fuzzLookup, 200, "", `{"code":200,"data":null}`},
+		{fuzzLookup, 200, "", `{"code":200,"data":{"total":2,"list":[{"orderId":"X","outOrderId":"other"},{"orderId":"Y"}]}}`},
+		{fuzzLookup, 499, "", `<html><body><h1>504 Gateway Time-out</h1></body></html>`},
+		{fuzzLookup, 404, "", `Not Found`},
+		{fuzzCreate, 499, "", `<html><body><h1>504 Gateway Time-out</h1></body></html>`},
+		{fuzzCreate, 408, "", `<html><body><h1>408 Request Timeout</h1></body></html>`},
+		{fuzzCreate, 400, "", `<html><body>bad request</body></html>`},
+		{fuzzCreate, 401, "", `unauthorized`},
+		{fuzzCreate, 200, "", `{"code":200,"data":{"orderId":"A","failedOfferList":[{"offerId":"x","specId":1,"errorCode":7}]}}`},
+		{fuzzDetails, 403, "", `<html>forbidden</html>`},
 		{fuzzDetails, 200, "", `{"code":200,"data":{"baseInfo":{"id":"9","outOrderId":"UP-1","status":"waitbuyerpay","totalAmount":2996,"shippingFee":600}}}`},
 		{fuzzDetails, 200, "", `{"code":200,"data":{"baseInfo":{"status":"waitsellersend","totalAmount":-5},"nativeLogistics":{"logisticsItems":[{}]}}}`},
 		{fuzzDetails, 401, "", `{"code":401,"msg":"bad signature"}`},
@@ -151,9 +164,10 @@ func FuzzResponses(f *testing.F) {
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, opByte uint8, status uint16, retryAfter string, body []byte) {
 		op := int(opByte) % fuzzOps
+		st := fuzzStatus(status)
 		c, err := New(Config{
 			BaseURL: "https://xportcn.invalid/api", AccessKey: "k", AccessSecret: testSecret,
-			HTTPClient: &http.Client{Transport: &bytesTransport{status: fuzzStatus(status), retryAfter: retryAfter, body: body}},
+			HTTPClient: &http.Client{Transport: &bytesTransport{status: st, retryAfter: retryAfter, body: body}},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -210,10 +224,32 @@ func FuzzResponses(f *testing.F) {
 					}
 					seen[id] = true
 				}
+				// Only exact matches are adopted: every id is listed with
+				// our outOrderId.
+				var d struct {
+					Data listData `json:"data"`
+				}
+				_ = json.Unmarshal(body, &d)
+				ours := map[string]bool{}
+				if d.Data.List != nil {
+					for _, e := range *d.Data.List {
+						if string(e.OutOrderID) == req.OutOrderID {
+							ours[string(e.OrderID)] = true
+						}
+					}
+				}
+				for _, id := range pl.OrderIDs {
+					if !ours[id] {
+						t.Fatalf("lookup adopted %q, which is not listed with outOrderId %q: %q", id, req.OutOrderID, body)
+					}
+				}
 			} else if pl != nil {
 				got = pl
 			}
 			checkResult(t, op, got, err)
+			if errors.Is(err, providers.ErrNotFound) && !explicitNone(st, body) {
+				t.Fatalf("lookup answered ErrNotFound to HTTP %d %q, which does not say so explicitly", st, body)
+			}
 		case fuzzDetails:
 			st, err := c.Details(ctx, "3391234567890123456")
 			if err == nil {
@@ -245,10 +281,45 @@ func FuzzResponses(f *testing.F) {
 			}
 			checkResult(t, op, got, err)
 		case fuzzCancel:
-			checkResult(t, op, nil, c.Cancel(ctx, "3391234567890123456", "buyer asked"))
-			return
+			err = c.Cancel(ctx, "3391234567890123456", "buyer asked")
+			checkResult(t, op, nil, err)
+		}
+		// Only the provider's envelope refuses: an answer without one (or
+		// under a gateway status) is never permanent, for any operation.
+		var pe *providers.PermanentError
+		if errors.As(err, &pe) && !refusalEnvelope(st, body) {
+			t.Fatalf("op %d: permanent error %v from HTTP %d %q, which is no provider refusal", op, err, st, body)
 		}
 	})
+}
+
+// refusalEnvelope reports whether an answer is the provider's own refusal
+// or success: an envelope with a code, under a status that is not a
+// gateway's.
+func refusalEnvelope(status int, body []byte) bool {
+	if gatewayStatus(status) || status == http.StatusTooManyRequests {
+		return false
+	}
+	var env envelope
+	if json.Unmarshal(body, &env) != nil || env.Code == nil {
+		return false
+	}
+	return status >= 200 && status <= 299 || !env.ok()
+}
+
+// explicitNone reports whether a list answer says explicitly that there is
+// no such order: envelope code 404, or a 2xx success with an empty list.
+func explicitNone(status int, body []byte) bool {
+	if !refusalEnvelope(status, body) {
+		return false
+	}
+	var env envelope
+	_ = json.Unmarshal(body, &env)
+	if int64(*env.Code) == codeNotFound {
+		return true
+	}
+	var d listData
+	return env.ok() && json.Unmarshal(env.Data, &d) == nil && d.List != nil && len(*d.List) == 0
 }
 
 // checkResult asserts the error half of an operation's result: with an

@@ -3,9 +3,11 @@ package xportcn
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"orderflow/providers"
@@ -205,11 +207,12 @@ func commonTradeType(results []previewResult) string {
 
 // Create places the order previewed in q with q.TradeType and an empty
 // message. OrderIDs are the split orders' ids when the answer lists them,
-// else its orderId; Total is totalSuccessAmount. A failedOfferList with no
-// order created is a *providers.PermanentError with the first errorCode;
-// offers that failed beside a created order are not reported (Placement has
-// no place for them). An answer naming no order and no failure is an unknown
-// outcome: look the order up.
+// else its orderId; Total is totalSuccessAmount. Offers of failedOfferList
+// that failed beside a created order are the Placement's Rejected (a
+// partial create); a failedOfferList with no order created is a
+// *providers.PermanentError with the first errorCode. A success naming no
+// order and no failure (empty or null data, an empty orderId) is an
+// unknown outcome: the order may exist, look it up.
 func (c *Client) Create(ctx context.Context, req *providers.OrderRequest, q *providers.Quote) (*providers.Placement, error) {
 	if q == nil || q.TradeType == "" {
 		return nil, &providers.PermanentError{Op: opCreate, Code: CodeNoTradeType, Message: "create needs a quote with a trade type (preview first)"}
@@ -220,63 +223,124 @@ func (c *Client) Create(ctx context.Context, req *providers.OrderRequest, q *pro
 		return nil, err
 	}
 	p := &providers.Placement{Total: int64(data.TotalSuccessAmount)}
+	seen := map[string]bool{}
 	for _, o := range data.OrderList {
-		if o.OrderID != "" {
-			p.OrderIDs = append(p.OrderIDs, string(o.OrderID))
+		if id := string(o.OrderID); id != "" && !seen[id] {
+			seen[id] = true
+			p.OrderIDs = append(p.OrderIDs, id)
 		}
 	}
 	if len(p.OrderIDs) == 0 && data.OrderID != "" {
 		p.OrderIDs = []string{string(data.OrderID)}
 	}
 	if len(p.OrderIDs) > 0 {
+		for _, f := range data.FailedOfferList {
+			p.Rejected = append(p.Rejected, c.rejected(f))
+		}
 		return p, nil
 	}
 	if len(data.FailedOfferList) > 0 {
-		f := data.FailedOfferList[0]
-		code := string(f.ErrorCode)
-		if code == "" {
-			code = CodeCreateFailed
-		}
-		return nil, &providers.PermanentError{Op: opCreate, Code: code,
-			Message: fmt.Sprintf("offer %s spec %s: %s", f.OfferID, f.SpecID, c.scrubString(f.ErrorMessage))}
+		r := c.rejected(data.FailedOfferList[0])
+		return nil, &providers.PermanentError{Op: opCreate, Code: r.Code,
+			Message: fmt.Sprintf("offer %s spec %s: %s", data.FailedOfferList[0].OfferID, r.SkuID, r.Message)}
 	}
-	return nil, &providers.UnknownOutcomeError{Op: opCreate, Err: errors.New("answer names no order and no failed offer")}
+	return nil, &providers.UnknownOutcomeError{Op: opCreate, Err: errors.New("success names no order and no failed offer")}
+}
+
+// rejected maps a failed offer to a RejectedItem: an offerId that is not
+// an integer is product 0, a missing errorCode is CodeCreateFailed.
+func (c *Client) rejected(f failedOffer) providers.RejectedItem {
+	pid, _ := strconv.ParseInt(strings.TrimSpace(string(f.OfferID)), 10, 64)
+	code := string(f.ErrorCode)
+	if code == "" {
+		code = CodeCreateFailed
+	}
+	return providers.RejectedItem{ProductID: pid, SkuID: string(f.SpecID), Code: code, Message: c.scrubString(f.ErrorMessage)}
 }
 
 // Lookup finds the provider orders of outOrderID with the list call
 // ({outOrderId, page, pageSize: 50}, reading further pages, at most 20,
-// while pages come full and total, when given, says there are more). Entries whose outOrderId differs are skipped. No order, or
-// envelope code 404, is providers.ErrNotFound.
+// while pages come full and total, when given, says there are more).
+//
+// Only entries whose outOrderId is exactly outOrderID are adopted. It
+// answers:
+//   - the Placement of those entries, when there are any and the listing
+//     was read to its end (or honoured its filter);
+//   - providers.ErrNotFound for envelope code 404, or a success whose first
+//     page is an empty list (and total, when given, 0);
+//   - providers.ErrAmbiguous inside a *providers.TransientError for a
+//     success without a list (data null, {} or no "list"), a list whose
+//     entries are none of them ours (the filter was ignored: ours may be on
+//     another page), an empty first page with a total above 0, or ours
+//     found in a filter-ignoring listing that was not read to its end.
 func (c *Client) Lookup(ctx context.Context, outOrderID string) (*providers.Placement, error) {
 	p := &providers.Placement{}
 	seen := map[string]bool{}
+	var entries, foreign int
+	complete := false
 	for page := 1; page <= listMaxPages; page++ {
-		var data listData
-		_, err := c.call(ctx, opList, c.cfg.Paths.List, listRequest{OutOrderID: outOrderID, Page: page, PageSize: listPageSize}, &data)
+		env, err := c.call(ctx, opList, c.cfg.Paths.List, listRequest{OutOrderID: outOrderID, Page: page, PageSize: listPageSize}, nil)
 		if err != nil {
 			return nil, err
 		}
+		var data listData
+		if !env.hasData() {
+			return nil, ambiguous(outOrderID, "success without data")
+		}
+		if err := json.Unmarshal(env.Data, &data); err != nil {
+			return nil, c.malformed(opList, false, fmt.Errorf("decode data: %w", err))
+		}
+		if data.List == nil {
+			return nil, ambiguous(outOrderID, "success without a list")
+		}
+		list := *data.List
+		if page == 1 && len(list) == 0 {
+			if data.Total > 0 {
+				return nil, ambiguous(outOrderID, fmt.Sprintf("an empty list with total %d", data.Total))
+			}
+			return nil, fmt.Errorf("%s %q: empty list: %w", opList, outOrderID, providers.ErrNotFound)
+		}
 		fresh := false
-		for _, e := range data.List {
+		for _, e := range list {
 			id := string(e.OrderID)
 			if id == "" || seen[id] {
 				continue
 			}
 			seen[id], fresh = true, true
-			if e.OutOrderID == "" || string(e.OutOrderID) == outOrderID {
-				p.OrderIDs = append(p.OrderIDs, id)
+			entries++
+			if string(e.OutOrderID) != outOrderID {
+				foreign++
+				continue
 			}
+			p.OrderIDs = append(p.OrderIDs, id)
 		}
-		// Stop at a short page, at the total when one is given, or when a
-		// page brings nothing new (a server that ignores page).
-		if len(data.List) < listPageSize || !fresh || (data.Total > 0 && int64(page*listPageSize) >= int64(data.Total)) {
+		// Stop at a short page or at the total when one is given: the
+		// listing is read to its end. A page that brings nothing new is a
+		// server that ignores page: it stops too, but is not complete.
+		if len(list) < listPageSize || (data.Total > 0 && int64(page*listPageSize) >= int64(data.Total)) {
+			complete = true
+			break
+		}
+		if !fresh {
 			break
 		}
 	}
-	if len(p.OrderIDs) == 0 {
-		return nil, fmt.Errorf("%s %q: %w", opList, outOrderID, providers.ErrNotFound)
+	switch {
+	case len(p.OrderIDs) == 0 && entries == 0:
+		// Only entries without an order id: nothing that can be read.
+		return nil, ambiguous(outOrderID, "entries without an order id")
+	case len(p.OrderIDs) == 0:
+		return nil, ambiguous(outOrderID, fmt.Sprintf("%d entries, none with outOrderId %q (the filter was ignored?)", entries, outOrderID))
+	case foreign > 0 && !complete:
+		return nil, ambiguous(outOrderID, fmt.Sprintf("%d of %d entries are other orders and the listing was not read to its end", foreign, entries))
 	}
 	return p, nil
+}
+
+// ambiguous is a lookup answer that does not tell whether the order
+// exists: providers.ErrAmbiguous inside a *providers.TransientError.
+func ambiguous(outOrderID, why string) error {
+	return &providers.TransientError{Op: opList, Err: fmt.Errorf("outOrderId %q: %s: %w", outOrderID, why, providers.ErrAmbiguous)}
 }
 
 // details fetches one order's TradeInfo.

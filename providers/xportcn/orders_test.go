@@ -2,6 +2,7 @@ package xportcn
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -207,7 +208,17 @@ func TestCreate(t *testing.T) {
 			name: "partly failed: the created order is returned",
 			answer: `{"code":200,"data":{"orderId":"A","totalSuccessAmount":948,
 				"failedOfferList":[{"offerId":623456789013,"specId":"c0ffee","errorCode":"500_004","errorMessage":"out of stock"}]}}`,
-			want: &providers.Placement{OrderIDs: []string{"A"}, Total: 948},
+			want: &providers.Placement{OrderIDs: []string{"A"}, Total: 948, Rejected: []providers.RejectedItem{
+				{ProductID: 623456789013, SkuID: "c0ffee", Code: "500_004", Message: "out of stock"},
+			}},
+		},
+		{
+			name: "partly failed, split, a failed offer without a code",
+			answer: `{"code":200,"data":{"orderId":"A","totalSuccessAmount":948,"orderList":[{"orderId":"A"},{"orderId":"B"}],
+				"failedOfferList":[{"offerId":"623456789013","specId":"c0ffee","errorMessage":"seller refused"}]}}`,
+			want: &providers.Placement{OrderIDs: []string{"A", "B"}, Total: 948, Rejected: []providers.RejectedItem{
+				{ProductID: 623456789013, SkuID: "c0ffee", Code: CodeCreateFailed, Message: "seller refused"},
+			}},
 		},
 	}
 	for _, tt := range tests {
@@ -238,14 +249,26 @@ func TestCreateRefusals(t *testing.T) {
 			t.Fatalf("Create error = %v, want permanent 500_005", err)
 		}
 	})
-	t.Run("no order and no failure is an unknown outcome", func(t *testing.T) {
-		c, f := setup(t)
-		f.on(DefaultCreatePath, answer(`{"code":200,"data":{}}`))
-		_, err := c.Create(context.Background(), sampleOrder(), &providers.Quote{TradeType: "assureTrade"})
-		if providers.ClassOf(err) != providers.ClassUnknownOutcome {
-			t.Fatalf("Create error = %v (%v), want unknown outcome", err, providers.ClassOf(err))
-		}
-	})
+	// A success that names no order may still have made one: never a
+	// Placement with no ids, never permanent.
+	for name, body := range map[string]string{
+		"empty data":                 `{"code":200,"data":{}}`,
+		"null data":                  `{"code":200,"data":null}`,
+		"no data":                    `{"code":0,"msg":"success"}`,
+		"empty order id":             `{"code":200,"data":{"orderId":"","totalSuccessAmount":948,"failedOfferList":[]}}`,
+		"order list of empty ids":    `{"code":200,"data":{"orderId":"","orderList":[{"orderId":""}]}}`,
+		"null order id and no lists": `{"code":200,"data":{"orderId":null,"failedOfferList":null}}`,
+	} {
+		t.Run("success without an order id is an unknown outcome/"+name, func(t *testing.T) {
+			c, f := setup(t)
+			f.on(DefaultCreatePath, answer(body))
+			p, err := c.Create(context.Background(), sampleOrder(), &providers.Quote{TradeType: "assureTrade"})
+			var uo *providers.UnknownOutcomeError
+			if p != nil || !errors.As(err, &uo) {
+				t.Fatalf("Create = %+v, %v (%v), want *providers.UnknownOutcomeError", p, err, providers.ClassOf(err))
+			}
+		})
+	}
 	t.Run("quote without trade type is refused before sending", func(t *testing.T) {
 		c, f := setup(t)
 		for _, q := range []*providers.Quote{nil, {}} {
@@ -310,7 +333,7 @@ func TestLookup(t *testing.T) {
 		f.on(DefaultListPath, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
 			list := make([]map[string]any, 50)
 			for i := range list {
-				list[i] = map[string]any{"orderId": fmt.Sprint(i)}
+				list[i] = map[string]any{"orderId": fmt.Sprint(i), "outOrderId": "UP-1"}
 			}
 			writeEnv(w, 200, "", map[string]any{"list": list})
 		})
@@ -322,18 +345,70 @@ func TestLookup(t *testing.T) {
 			t.Errorf("got %d ids in %d requests, want 50 in 2", len(p.OrderIDs), len(f.requests()))
 		}
 	})
+	t.Run("filter ignored, ours on the second page", func(t *testing.T) {
+		c, f := setup(t)
+		f.on(DefaultListPath, func(w http.ResponseWriter, _ *http.Request, body []byte) {
+			list := make([]map[string]any, 50)
+			for i := range list {
+				list[i] = map[string]any{"orderId": fmt.Sprint("other-", i), "outOrderId": fmt.Sprint("UP-", 100+i)}
+			}
+			if strings.Contains(string(body), `"page":2`) {
+				list = []map[string]any{{"orderId": "ours", "outOrderId": "UP-1"}, {"orderId": "x", "outOrderId": "UP-1 "}}
+			}
+			writeEnv(w, 200, "", map[string]any{"total": 52, "list": list})
+		})
+		p, err := c.Lookup(context.Background(), "UP-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"ours"}; !reflect.DeepEqual(p.OrderIDs, want) {
+			t.Errorf("OrderIDs = %v, want %v (exact matches only)", p.OrderIDs, want)
+		}
+	})
 	for name, body := range map[string]string{
-		"empty list":          `{"code":200,"data":{"total":0,"list":[]}}`,
-		"only other orders":   `{"code":200,"data":{"total":1,"list":[{"orderId":"X","outOrderId":"UP-10"}]}}`,
-		"envelope 404":        `{"code":404,"msg":"no such order","data":null}`,
-		"list without orders": `{"code":200,"data":{"total":0}}`,
+		"empty list":           `{"code":200,"data":{"total":0,"list":[]}}`,
+		"envelope 404":         `{"code":404,"msg":"no such order","data":null}`,
+		"empty list, no total": `{"code":0,"data":{"list":[]}}`,
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run("not found/"+name, func(t *testing.T) {
 			c, f := setup(t)
 			f.on(DefaultListPath, answer(body))
 			_, err := c.Lookup(context.Background(), "UP-1")
-			if !errors.Is(err, providers.ErrNotFound) {
+			if !errors.Is(err, providers.ErrNotFound) || errors.Is(err, providers.ErrAmbiguous) {
 				t.Fatalf("Lookup error = %v, want ErrNotFound", err)
+			}
+		})
+	}
+	// Answers that do not tell: never ErrNotFound, never an order adopted.
+	for name, h := range map[string]handlerFunc{
+		"only other orders":               answer(`{"code":200,"data":{"total":1,"list":[{"orderId":"X","outOrderId":"UP-10"}]}}`),
+		"entries without an outOrderId":   answer(`{"code":200,"data":{"total":2,"list":[{"orderId":"X"},{"orderId":"Y","outOrderId":""}]}}`),
+		"an outOrderId differing in case": answer(`{"code":200,"data":{"total":1,"list":[{"orderId":"X","outOrderId":"up-1"}]}}`),
+		"entries without an order id":     answer(`{"code":200,"data":{"total":1,"list":[{"outOrderId":"UP-1"}]}}`),
+		"list without orders":             answer(`{"code":200,"data":{"total":0}}`),
+		"null list":                       answer(`{"code":200,"data":{"total":0,"list":null}}`),
+		"empty data":                      answer(`{"code":200,"data":{}}`),
+		"null data":                       answer(`{"code":200,"data":null}`),
+		"no data":                         answer(`{"code":200,"msg":"success"}`),
+		"empty list with a total":         answer(`{"code":200,"data":{"total":3,"list":[]}}`),
+		"filter ignored on every page, ours among them, not read to the end": func(w http.ResponseWriter, _ *http.Request, body []byte) {
+			var req listRequest
+			_ = json.Unmarshal(body, &req)
+			list := make([]map[string]any, 50)
+			for i := range list {
+				list[i] = map[string]any{"orderId": fmt.Sprint(req.Page, "-", i), "outOrderId": fmt.Sprint("UP-", 100+i)}
+			}
+			list[0]["outOrderId"] = "UP-1"
+			writeEnv(w, 200, "", map[string]any{"total": 100000, "list": list})
+		},
+	} {
+		t.Run("ambiguous/"+name, func(t *testing.T) {
+			c, f := setup(t)
+			f.on(DefaultListPath, h)
+			p, err := c.Lookup(context.Background(), "UP-1")
+			var te *providers.TransientError
+			if p != nil || !errors.Is(err, providers.ErrAmbiguous) || !errors.As(err, &te) || errors.Is(err, providers.ErrNotFound) {
+				t.Fatalf("Lookup = %+v, %v; want ErrAmbiguous in a *providers.TransientError", p, err)
 			}
 		})
 	}

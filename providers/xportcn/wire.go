@@ -247,7 +247,8 @@ type orderRef struct {
 	OrderID flexString `json:"orderId"`
 }
 
-// failedOffer is a cart line the create could not place.
+// failedOffer is a cart line the create could not place (1688's
+// failedOfferList). Beside a created order it is a partial create.
 type failedOffer struct {
 	OfferID      flexString `json:"offerId"`
 	SpecID       flexString `json:"specId"`
@@ -262,10 +263,11 @@ type listRequest struct {
 	PageSize   int    `json:"pageSize"`
 }
 
-// listData is the data of the list answer.
+// listData is the data of the list answer. List is a pointer so a missing
+// or null list (don't know) is told apart from an empty one (none).
 type listData struct {
-	Total flexInt     `json:"total"`
-	List  []listEntry `json:"list"`
+	Total flexInt      `json:"total"`
+	List  *[]listEntry `json:"list"`
 }
 
 // listEntry is one order of the list answer.
