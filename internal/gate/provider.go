@@ -86,6 +86,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// CallsBeforeSend marks the gate as one that calls providers.BeforeSend
+// once a call is let out.
+func (g *Provider) CallsBeforeSend() {}
+
 // Name is the wrapped provider's name.
 func (g *Provider) Name() string { return g.name }
 

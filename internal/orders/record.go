@@ -40,6 +40,13 @@ type Record struct {
 	// the next attempt looks the order up first.
 	CreateAttempts int       `json:"createAttempts,omitempty"`
 	CreateSentAt   time.Time `json:"createSentAt,omitzero"`
+	// CreateFailures counts create runs that ended in a failure (a lookup
+	// or a create that did not answer): the pipeline's own budget, which
+	// parks the order once spent.
+	CreateFailures int `json:"createFailures,omitempty"`
+	// Rejected lists the lines the provider refused in a partial create
+	// (it made an order for the rest).
+	Rejected []providers.RejectedItem `json:"rejected,omitempty"`
 
 	// PollStep is the place in the poll schedule of the next order poll
 	// (back to 0 when the status changes); TrackStep the same for parcel

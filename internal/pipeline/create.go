@@ -4,15 +4,52 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"orderflow/internal/orders"
 	"orderflow/providers"
 )
 
-// create places the order at the provider, exactly once. The attempt is
-// recorded before anything is sent; every later attempt (a retry, a re-run
-// after a crash) first looks the order up by outOrderId and creates only
-// when the provider has none.
+// DefaultSettleWindow is CREATE_SETTLE_WINDOW's default: long enough for a
+// provider that finishes a create a minute after the client gave up and
+// whose search lags its writes by seconds.
+const DefaultSettleWindow = 2 * time.Minute
+
+// The create step's own budget (asynq's retry counter never decides: a
+// deferral or a crash on asynq's last attempt must not archive a create
+// silently).
+const (
+	// createBudget is how many create runs may fail (a lookup or a create
+	// without an answer) before the order is parked for a person (or
+	// failed, when nothing was ever sent).
+	createBudget = 20
+	// outcomeBudget is how long after the first send the outcome may stay
+	// unknown (the provider down, its breaker open) before the order is
+	// parked.
+	outcomeBudget = 30 * time.Minute
+	// clockMargin allows for clocks of pods that differ a little.
+	clockMargin = 5 * time.Second
+)
+
+// Needs-review reasons (the error code of a parked order).
+const (
+	ReasonOutcomeUnknown = "CREATE_OUTCOME_UNKNOWN"
+	ReasonPartialCreate  = "PARTIAL_CREATE"
+)
+
+// errCancelledBeforeSend stops a create whose order was cancelled first.
+var errCancelledBeforeSend = errors.New("pipeline: cancelled before the create was sent")
+
+// create places the order at the provider, exactly once. It always looks
+// the order up by outOrderId first: the provider, not the record, knows
+// whether an order exists (the record may have expired, or Redis may have
+// lost the record of a send). Only an exact outOrderId match is adopted;
+// "not found" is trusted only once the settle window has passed since the
+// last send and since any change of Redis server; anything ambiguous is
+// "don't know" and retried within the step's own budget. The attempt is
+// recorded right before the request leaves (after the quota and the
+// breaker let it out).
 func (h *Handlers) create(ctx context.Context, j *job) error {
 	r, err := h.load(ctx, j)
 	if err != nil || r == nil {
@@ -24,73 +61,191 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 	if r.State != providers.StatePreviewed && r.State != providers.StateNeedsReview {
 		return nil
 	}
-	if r.CreateAttempts > 0 {
-		pl, err := j.p.Lookup(ctx, j.key.OutOrderID)
+	pl, err := j.p.Lookup(ctx, j.key.OutOrderID)
+	switch {
+	case err == nil:
+		j.log.Info("create reconciled: the provider has the order", "providerOrderIds", pl.OrderIDs)
+		return h.created(ctx, j, pl, "reconciled")
+	case errors.Is(err, providers.ErrNotFound):
+		wait, err := h.unsettled(ctx, r)
+		if err != nil {
+			return h.createFailed(ctx, j, r, fmt.Errorf("reconcile: %w", err))
+		}
+		if wait > 0 {
+			j.log.Info("the provider has no order yet; not trusted before the settle window", "wait", wait)
+			return h.createDeferred(ctx, j, r, &providers.DeferError{Reason: "settle", Wait: wait})
+		}
+	default:
+		if _, ok := deferralOf(err); ok {
+			return h.createDeferred(ctx, j, r, err)
+		}
+		return h.createFailed(ctx, j, r, fmt.Errorf("reconcile by outOrderId: %w", err))
+	}
+
+	record := func(ctx context.Context) error {
+		var cancelled bool
+		rec, err := h.update(ctx, j, func(r *orders.Record) error {
+			if len(r.ProviderOrderIDs) > 0 || r.Terminal() {
+				return orders.ErrNoChange
+			}
+			if r.CancelRequested {
+				cancelled = r.Apply(providers.EventCancelled, h.cfg.Store.Now(), "cancelled before create")
+				return nil
+			}
+			r.CreateAttempts++
+			r.CreateSentAt = h.cfg.Store.Now().UTC()
+			return nil
+		})
 		switch {
-		case err == nil:
-			j.log.Info("create reconciled: the provider has the order", "providerOrderIds", pl.OrderIDs)
-			return h.created(ctx, j, pl, "reconciled")
-		case errors.Is(err, providers.ErrNotFound):
-			j.log.Info("create reconciled: the provider has no order, creating")
-		default:
-			if _, ok := deferralOf(err); ok {
-				return err
-			}
-			if lastAttempt(ctx) {
-				return h.park(ctx, j, err)
-			}
-			return fmt.Errorf("reconcile by outOrderId: %w", err)
+		case err != nil:
+			return err
+		case cancelled || rec.Terminal() || len(rec.ProviderOrderIDs) > 0:
+			return errCancelledBeforeSend
+		}
+		r = rec
+		return nil
+	}
+	var sent bool
+	send := func(ctx context.Context) error { sent = true; return record(ctx) }
+	if _, gated := j.p.(interface{ CallsBeforeSend() }); !gated {
+		if err := send(ctx); err != nil {
+			return stopped(err)
 		}
 	}
-	r, err = h.update(ctx, j, func(r *orders.Record) error {
-		if len(r.ProviderOrderIDs) > 0 || r.Terminal() {
+	pl, err = j.p.Create(providers.WithBeforeSend(ctx, send), &r.Request, r.Quote)
+	switch {
+	case errors.Is(err, errCancelledBeforeSend):
+		return nil
+	case err == nil && len(pl.OrderIDs) == 0:
+		err = &providers.UnknownOutcomeError{Op: "create", Err: errors.New("answered without an order id")}
+	}
+	if err != nil {
+		if !sent {
+			return h.createDeferredOrFailed(ctx, j, r, err) // never left: nothing to reconcile
+		}
+		if providers.ClassOf(err) == providers.ClassUnknownOutcome {
+			j.log.Warn("create outcome unknown; the next run looks the order up", "err", err)
+			return h.createFailed(ctx, j, r, err)
+		}
+		if _, ok := deferralOf(err); ok {
+			return h.createDeferred(ctx, j, r, err)
+		}
+		var pe *providers.PermanentError
+		if errors.As(err, &pe) {
+			return h.callFailed(ctx, j, "create", err)
+		}
+		return h.createFailed(ctx, j, r, err)
+	}
+	return h.created(ctx, j, pl, "")
+}
+
+// stopped turns the record hook's refusal into the step's answer.
+func stopped(err error) error {
+	if errors.Is(err, errCancelledBeforeSend) {
+		return nil
+	}
+	return err
+}
+
+// unsettled returns how long "not found" must still be distrusted: until
+// the settle window has passed since the last send, and since the Redis
+// server changed when the record predates the change (the change may have
+// lost the record of a send).
+func (h *Handlers) unsettled(ctx context.Context, r *orders.Record) (time.Duration, error) {
+	var since time.Time
+	if r.CreateAttempts > 0 {
+		since = r.CreateSentAt
+	}
+	epoch, err := h.cfg.Store.Epoch(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if !epoch.IsZero() && r.UpdatedAt.Before(epoch.Add(clockMargin)) && epoch.After(since) {
+		since = epoch
+	}
+	if since.IsZero() {
+		return 0, nil
+	}
+	return max(since.Add(h.cfg.SettleWindow).Sub(h.cfg.Store.Now()), 0), nil
+}
+
+// createDeferredOrFailed steers an error of a create that never left.
+func (h *Handlers) createDeferredOrFailed(ctx context.Context, j *job, r *orders.Record, err error) error {
+	if _, ok := deferralOf(err); ok {
+		return h.createDeferred(ctx, j, r, err)
+	}
+	var pe *providers.PermanentError
+	if errors.As(err, &pe) {
+		return h.callFailed(ctx, j, "create", err)
+	}
+	return h.createFailed(ctx, j, r, err)
+}
+
+// createDeferred passes a deferral on (not an attempt), unless the outcome
+// of a send has been unknown for longer than the outcome budget.
+func (h *Handlers) createDeferred(ctx context.Context, j *job, r *orders.Record, err error) error {
+	if r.CreateAttempts > 0 && h.cfg.Store.Now().Sub(r.CreateSentAt) > outcomeBudget {
+		return h.park(ctx, j, ReasonOutcomeUnknown, fmt.Errorf("outcome unknown for over %s: %w", outcomeBudget, err))
+	}
+	return err
+}
+
+// createFailed counts a failed create run against the step's budget; the
+// last one parks the order when a create was ever sent, and fails it
+// (nothing was bought) when none was.
+func (h *Handlers) createFailed(ctx context.Context, j *job, r *orders.Record, cause error) error {
+	if errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	rec, err := h.update(ctx, j, func(r *orders.Record) error {
+		if r.Terminal() || len(r.ProviderOrderIDs) > 0 {
 			return orders.ErrNoChange
 		}
-		if r.CancelRequested {
-			r.Apply(providers.EventCancelled, h.cfg.Store.Now(), "cancelled before create")
-			return nil
-		}
-		r.CreateAttempts++
-		r.CreateSentAt = h.cfg.Store.Now().UTC()
+		r.CreateFailures++
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if r.Terminal() || len(r.ProviderOrderIDs) > 0 {
+	switch {
+	case rec.Terminal() || len(rec.ProviderOrderIDs) > 0:
 		return nil
-	}
-	pl, err := j.p.Create(ctx, &r.Request, r.Quote)
-	if err != nil {
-		if providers.ClassOf(err) == providers.ClassUnknownOutcome {
-			j.log.Warn("create outcome unknown; the next attempt reconciles", "err", err)
-			if lastAttempt(ctx) {
-				return h.park(ctx, j, err)
-			}
-			return err
+	case rec.CreateFailures < createBudget:
+		if rec.CreateAttempts > 0 && h.cfg.Store.Now().Sub(rec.CreateSentAt) > outcomeBudget {
+			return h.park(ctx, j, ReasonOutcomeUnknown, cause)
 		}
-		if lastAttempt(ctx) && providers.ClassOf(err) != providers.ClassPermanent {
-			if _, ok := deferralOf(err); !ok {
-				// The request may have left: do not guess.
-				return h.park(ctx, j, err)
-			}
-		}
-		return h.callFailed(ctx, j, "create", err)
+		return cause
+	case rec.CreateAttempts > 0:
+		return h.park(ctx, j, ReasonOutcomeUnknown, cause)
 	}
-	return h.created(ctx, j, pl, "")
+	_, err = h.update(ctx, j, func(r *orders.Record) error {
+		if !r.Fail("RETRIES_EXHAUSTED", "create: "+cause.Error(), h.cfg.Store.Now()) {
+			return orders.ErrNoChange
+		}
+		return nil
+	})
+	return err
 }
 
-// created records the provider order ids and starts polling.
+// created records the provider order ids and starts polling. A partial
+// create (the provider refused some lines and made an order for the rest)
+// is followed like any order, but parked for a person to decide.
 func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement, note string) error {
-	if len(pl.OrderIDs) == 0 {
-		return errors.New("create: the provider returned no order id")
-	}
+	partial := len(pl.Rejected) > 0
 	_, err := h.update(ctx, j, func(r *orders.Record) error {
 		if len(r.ProviderOrderIDs) > 0 {
 			return orders.ErrNoChange
 		}
 		r.ProviderOrderIDs = pl.OrderIDs
-		if r.Apply(providers.EventCreated, h.cfg.Store.Now(), note) {
+		r.Rejected = pl.Rejected
+		now := h.cfg.Store.Now()
+		if partial {
+			if r.Apply(providers.EventParked, now, ReasonPartialCreate) || r.State == providers.StateNeedsReview {
+				r.Error = &orders.ErrorInfo{Code: ReasonPartialCreate, Message: "the provider made an order without " + rejectedText(pl.Rejected)}
+			}
+			return nil
+		}
+		if r.Apply(providers.EventCreated, now, note) {
 			r.Error = nil
 		} // else expired meanwhile: keep the ids for a person
 		return nil
@@ -104,24 +259,33 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 	return h.enqueue(ctx, newPollTask(j.key, 0, 0))
 }
 
+func rejectedText(items []providers.RejectedItem) string {
+	parts := make([]string, len(items))
+	for i, it := range items {
+		parts[i] = fmt.Sprintf("product %d sku %s (%s: %s)", it.ProductID, it.SkuID, it.Code, it.Message)
+	}
+	return strings.Join(parts, "; ")
+}
+
 // park leaves an order whose create outcome cannot be learned for a
-// person: state needs_review, with the last error. The deadline still ends
-// it; an operator can re-run the archived create task from the web UI once
-// the provider answers again.
-func (h *Handlers) park(ctx context.Context, j *job, cause error) error {
-	j.log.Error("create outcome cannot be learned; order parked for review", "err", cause)
+// person: state needs_review, with the reason and the last error. The
+// deadline still ends it; an operator can re-run the archived create task
+// from the web UI once the provider answers again.
+func (h *Handlers) park(ctx context.Context, j *job, reason string, cause error) error {
+	j.log.Error("order parked for review", "reason", reason, "err", cause)
 	_, err := h.update(ctx, j, func(r *orders.Record) error {
 		if r.Terminal() || len(r.ProviderOrderIDs) > 0 {
 			return orders.ErrNoChange
 		}
-		if !r.Apply(providers.EventParked, h.cfg.Store.Now(), "CREATE_OUTCOME_UNKNOWN") {
+		r.Apply(providers.EventParked, h.cfg.Store.Now(), reason)
+		if r.State != providers.StateNeedsReview {
 			return orders.ErrNoChange
 		}
-		r.Error = &orders.ErrorInfo{Code: "CREATE_OUTCOME_UNKNOWN", Message: cause.Error()}
+		r.Error = &orders.ErrorInfo{Code: reason, Message: cause.Error()}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return skip("create outcome unknown after the last attempt; order parked in needs_review: %v", cause)
+	return skip("order parked in needs_review (%s): %v", reason, cause)
 }

@@ -38,6 +38,11 @@ type Config struct {
 	PollSchedule []time.Duration
 	// Deadline is ORDER_DEADLINE: how long an order may stay live; zero: 720h.
 	Deadline time.Duration
+	// SettleWindow is CREATE_SETTLE_WINDOW: after a create was sent (or
+	// after the Redis server changed, which may have lost the record of a
+	// send), the provider's "not found" is trusted only once this long has
+	// passed; zero: DefaultSettleWindow.
+	SettleWindow time.Duration
 	// CallbackSecret is CALLBACK_SECRET, the HMAC key of the signature on
 	// callbacks; empty: callbacks are sent unsigned.
 	CallbackSecret string
@@ -81,6 +86,9 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	if cfg.Deadline <= 0 {
 		cfg.Deadline = 720 * time.Hour
+	}
+	if cfg.SettleWindow <= 0 {
+		cfg.SettleWindow = DefaultSettleWindow
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
