@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -198,12 +199,17 @@ func (w *Worker) Ready(ctx context.Context) error {
 }
 
 // Shutdown drains: no new tasks start, running ones get ShutdownTimeout
-// to finish (then return to the queue), and the connections close.
+// to finish (then return to the queue), and the connections close. The
+// servers drain at the same time, so the whole drain takes at most one
+// ShutdownTimeout however many providers are served; the connections
+// close only after every server has stopped.
 func (w *Worker) Shutdown() {
 	w.started.Store(false)
+	var wg sync.WaitGroup
 	for _, s := range w.servers {
-		s.Shutdown()
+		wg.Go(s.Shutdown)
 	}
+	wg.Wait()
 	_ = w.client.Close()
 	_ = w.insp.Close()
 	_ = w.rdb.Close()
