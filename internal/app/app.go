@@ -48,13 +48,20 @@ type Config struct {
 	// knobs; zero: 200ms and 1s.
 	TaskCheckInterval        time.Duration
 	DelayedTaskCheckInterval time.Duration
-	// ShutdownTimeout is how long a drain waits for running tasks; zero: 30s.
+	// ShutdownTimeout is how long a drain waits for running tasks (then
+	// they return to their queues); zero: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// Observer is told of tasks and transitions (the metrics); nil: none.
 	Observer pipeline.Observer
 	// Logger; nil: discard.
 	Logger *slog.Logger
 }
+
+// DefaultShutdownTimeout is the drain when SHUTDOWN_TIMEOUT is unset (and
+// when Config.ShutdownTimeout is zero): above tasks.Timeout, so a running
+// provider call can finish. The servers drain at the same time, so a
+// whole drain is this once, plus AdminCloseTimeout in Run.
+const DefaultShutdownTimeout = 135 * time.Second
 
 // Worker is a running (or ready to run) worker.
 type Worker struct {
@@ -84,7 +91,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.DelayedTaskCheckInterval = time.Second
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 30 * time.Second
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -27,6 +27,10 @@ import (
 // EmbeddedRedisAddr is where the embedded default's in-process Redis listens.
 const EmbeddedRedisAddr = "127.0.0.1:6380"
 
+// AdminCloseTimeout is how long Run gives the admin HTTP server to close
+// after the asynq servers drained.
+const AdminCloseTimeout = 5 * time.Second
+
 // EmbeddedSpeed is how much faster than wall time the embedded
 // simulator's clock runs: an hour of order life takes a second.
 const EmbeddedSpeed = 3600
@@ -160,7 +164,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	<-ctx.Done()
 	log.Info("draining: no new tasks; running ones get the shutdown timeout")
 	w.Shutdown()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), AdminCloseTimeout)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	log.Info("stopped")

@@ -13,6 +13,7 @@ import (
 	"orderflow/internal/redistest"
 	"orderflow/internal/testkit"
 	"orderflow/providers"
+	"orderflow/tasks"
 )
 
 // stuckCreates is a fake provider whose creates never return on their
@@ -98,5 +99,20 @@ func TestShutdownDrainsServersConcurrently(t *testing.T) {
 	x, d := stuck[providers.Xportcn].releasedAt(), stuck[providers.Depal].releasedAt()
 	if gap := x[0].Sub(d[0]).Abs(); gap > timeout/2 {
 		t.Errorf("the stuck creates were released %s apart: their servers' drains did not overlap", gap.Round(time.Millisecond))
+	}
+}
+
+// The default drain lets the longest task finish, and is what an unset
+// SHUTDOWN_TIMEOUT gives.
+func TestDefaultShutdownTimeout(t *testing.T) {
+	if app.DefaultShutdownTimeout <= tasks.Timeout {
+		t.Errorf("DefaultShutdownTimeout %v must exceed the task timeout %v", app.DefaultShutdownTimeout, tasks.Timeout)
+	}
+	s, err := app.FromEnv(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ShutdownTimeout != app.DefaultShutdownTimeout {
+		t.Errorf("SHUTDOWN_TIMEOUT unset: %v, want %v", s.ShutdownTimeout, app.DefaultShutdownTimeout)
 	}
 }
