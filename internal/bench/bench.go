@@ -264,10 +264,9 @@ func (e *env) workerBinary(ctx context.Context) (string, error) {
 	if e.bin != "" {
 		return e.bin, nil
 	}
-	bin := filepath.Join(e.dir, "worker")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "orderflow/cmd/worker")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build orderflow/cmd/worker: %w\n%s", err, out)
+	bin, err := testkit.BuildWorkerInto(ctx, e.dir)
+	if err != nil {
+		return "", err
 	}
 	e.bin = bin
 	return bin, nil
