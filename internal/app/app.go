@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,13 +51,20 @@ type Config struct {
 	// SweepInterval is how often the worker looks for orders past their
 	// deadline; zero: 30s.
 	SweepInterval time.Duration
-	// ShutdownTimeout is how long a drain waits for running tasks; zero: 30s.
+	// ShutdownTimeout is how long a drain waits for running tasks (then
+	// they return to their queues); zero: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// Observer is told of tasks and transitions (the metrics); nil: none.
 	Observer pipeline.Observer
 	// Logger; nil: discard.
 	Logger *slog.Logger
 }
+
+// DefaultShutdownTimeout is the drain when SHUTDOWN_TIMEOUT is unset (and
+// when Config.ShutdownTimeout is zero): above tasks.Timeout, so a running
+// provider call can finish. The servers drain at the same time, so a
+// whole drain is this once, plus AdminCloseTimeout in Run.
+const DefaultShutdownTimeout = 135 * time.Second
 
 // Worker is a running (or ready to run) worker.
 type Worker struct {
@@ -91,7 +99,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.DelayedTaskCheckInterval = time.Second
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 30 * time.Second
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -209,15 +217,20 @@ func (w *Worker) Ready(ctx context.Context) error {
 }
 
 // Shutdown drains: no new tasks start, running ones get ShutdownTimeout
-// to finish (then return to the queue), and the connections close.
+// to finish (then return to the queue), and the connections close. The
+// servers drain at the same time, so the whole drain takes at most one
+// ShutdownTimeout however many providers are served; the connections
+// close only after every server has stopped.
 func (w *Worker) Shutdown() {
 	w.started.Store(false)
 	if w.stopSweeps != nil {
 		w.stopSweeps()
 	}
+	var wg sync.WaitGroup
 	for _, s := range w.servers {
-		s.Shutdown()
+		wg.Go(s.Shutdown)
 	}
+	wg.Wait()
 	_ = w.client.Close()
 	_ = w.insp.Close()
 	_ = w.rdb.Close()

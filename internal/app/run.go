@@ -17,6 +17,7 @@ import (
 
 	"orderflow/internal/gate"
 	"orderflow/internal/metrics"
+	"orderflow/internal/redact"
 	"orderflow/providers"
 	"orderflow/providers/depal"
 	"orderflow/providers/sim"
@@ -27,6 +28,10 @@ import (
 // EmbeddedRedisAddr is where the embedded default's in-process Redis
 // listens unless EMBEDDED_REDIS_ADDR says otherwise.
 const EmbeddedRedisAddr = "127.0.0.1:6380"
+
+// AdminCloseTimeout is how long Run gives the admin HTTP server to close
+// after the asynq servers drained.
+const AdminCloseTimeout = 5 * time.Second
 
 // EmbeddedSpeed is how much faster than wall time the embedded
 // simulator's clock runs: an hour of order life takes a second.
@@ -93,10 +98,10 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 			s.PollSchedule = embeddedPollSchedule
 		}
 	}
-	info.RedisURL = redactURL(redisURL)
+	info.RedisURL = redact.URL(redisURL)
 	opt, err := asynq.ParseRedisURI(redisURL)
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %v", redactErr(err, redisURL))
+		return fmt.Errorf("REDIS_URL: %v", redact.URLIn(err.Error(), redisURL))
 	}
 	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
@@ -162,7 +167,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	<-ctx.Done()
 	log.Info("draining: no new tasks; running ones get the shutdown timeout")
 	w.Shutdown()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), AdminCloseTimeout)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	log.Info("stopped")
@@ -256,18 +261,4 @@ func buildProviders(s *Settings, rdb redis.UniversalClient, obs gate.Observer, l
 		return nil, errors.New("no provider credentials: set XPORTCN_BASE_URL, XPORTCN_ACCESS_KEY, XPORTCN_ACCESS_SECRET and/or DEPAL_BASE_URL, DEPAL_APP_KEY, DEPAL_APP_SECRET (or unset REDIS_URL for the embedded default)")
 	}
 	return ps, nil
-}
-
-// redactURL hides a password in a Redis URL.
-func redactURL(raw string) string {
-	i := strings.Index(raw, "://")
-	at := strings.LastIndex(raw, "@")
-	if i < 0 || at < i {
-		return raw
-	}
-	return raw[:i+3] + "xxxxx" + raw[at:]
-}
-
-func redactErr(err error, raw string) string {
-	return strings.ReplaceAll(err.Error(), raw, redactURL(raw))
 }

@@ -32,7 +32,8 @@ type Settings struct {
 	PollScheduleSet bool
 	Deadline        time.Duration
 	Retention       time.Duration
-	// ShutdownTimeout is how long a drain waits for running tasks.
+	// ShutdownTimeout is how long a drain waits for running tasks (then
+	// they return to their queues); unset: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// EventsMaxLen trims the event stream (EVENTS_MAXLEN).
 	EventsMaxLen int
@@ -117,7 +118,7 @@ func FromEnv(getenv func(string) string) (*Settings, error) {
 	if s.Retention, err = durationVar(getenv, "ORDER_RETENTION", 720*time.Hour); err != nil {
 		return nil, err
 	}
-	if s.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", 135*time.Second); err != nil {
+	if s.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", DefaultShutdownTimeout); err != nil {
 		return nil, err
 	}
 	if s.EventsMaxLen, err = intVar(getenv, "EVENTS_MAXLEN", 1_000_000); err != nil {

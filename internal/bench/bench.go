@@ -9,7 +9,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -266,10 +265,9 @@ func (e *env) workerBinary(ctx context.Context) (string, error) {
 	if e.bin != "" {
 		return e.bin, nil
 	}
-	bin := filepath.Join(e.dir, "worker")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "orderflow/cmd/worker")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build orderflow/cmd/worker: %w\n%s", err, out)
+	bin, err := testkit.BuildWorkerInto(ctx, e.dir)
+	if err != nil {
+		return "", err
 	}
 	e.bin = bin
 	return bin, nil
@@ -318,20 +316,4 @@ func (p *proc) tail() string {
 		b = b[len(b)-2000:]
 	}
 	return string(b)
-}
-
-// waitFor polls cond every 5 ms until it holds or timeout passes.
-func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return nil
 }

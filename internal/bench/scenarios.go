@@ -14,6 +14,7 @@ import (
 	"orderflow/internal/app"
 	"orderflow/internal/gate"
 	"orderflow/internal/pipeline"
+	"orderflow/internal/testkit"
 	"orderflow/providers"
 	"orderflow/providers/depal"
 	"orderflow/providers/sim"
@@ -265,7 +266,7 @@ func (e *env) overhead(ctx context.Context, rep *Report) error {
 		return err
 	}
 	want := int64(2 * len(reqs))
-	err = waitFor(ctx, 2*time.Minute, func() bool { return cnt.preview.Load()+cnt.create.Load() >= want })
+	err = testkit.Poll(ctx, 2*time.Minute, func() bool { return cnt.preview.Load()+cnt.create.Load() >= want })
 	elapsed := time.Since(start)
 	w.Shutdown()
 	if err != nil {
@@ -295,7 +296,7 @@ func (e *env) overhead(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	err = waitFor(ctx, 2*time.Minute, func() bool { return done.Load() >= want })
+	err = testkit.Poll(ctx, 2*time.Minute, func() bool { return done.Load() >= want })
 	elapsed = time.Since(start)
 	stop()
 	if err != nil {
@@ -486,7 +487,7 @@ func (e *env) isolation(ctx context.Context, rep *Report) error {
 			return 0, err
 		}
 		defer w.Shutdown()
-		if err := waitFor(ctx, 2*time.Minute, func() bool { return cnt.dCreated.Load() >= isolationOrders }); err != nil {
+		if err := testkit.Poll(ctx, 2*time.Minute, func() bool { return cnt.dCreated.Load() >= isolationOrders }); err != nil {
 			return 0, fmt.Errorf("depal: %d of %d created: %w", cnt.dCreated.Load(), isolationOrders, err)
 		}
 		ops := float64(isolationOrders) / time.Since(start).Seconds()

@@ -21,8 +21,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -247,12 +245,6 @@ func (r *Result) problem(format string, args ...any) {
 	}
 }
 
-// moduleRoot is the module's directory, from this source file's path.
-func moduleRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..")
-}
-
 // run is one chaos run's moving parts.
 type run struct {
 	cfg     Config
@@ -314,7 +306,7 @@ func (r *run) setUp(ctx context.Context) error {
 	if r.bin == "" {
 		r.logf("building cmd/worker")
 		var err error
-		if r.bin, err = BuildWorker(ctx, moduleRoot(), r.dir); err != nil {
+		if r.bin, err = testkit.BuildWorkerInto(ctx, r.dir); err != nil {
 			return err
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"orderflow/internal/redisproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,20 +16,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
 
-// BuildWorker builds ./cmd/worker of the module rooted at root into dir
-// and returns the binary's path.
-func BuildWorker(ctx context.Context, root, dir string) (string, error) {
-	bin := filepath.Join(dir, "worker")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/worker")
-	cmd.Dir = root
-	cmd.Env = os.Environ()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("chaos: go build ./cmd/worker: %w\n%s", err, out)
-	}
-	return bin, nil
-}
+	"orderflow/internal/redisproc"
+)
 
 // worker is one worker process.
 type worker struct {

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"orderflow/internal/orders"
+	"orderflow/internal/redact"
 )
 
 // DefaultRedisURL is the Redis used when REDIS_URL is unset: the embedded
@@ -55,10 +54,10 @@ func loadSettings(getenv Getenv, flagRedis string) (settings, error) {
 	if raw == "" {
 		raw = DefaultRedisURL
 	}
-	s.redisURL = redactURL(raw)
+	s.redisURL = redact.URL(raw)
 	opt, err := asynq.ParseRedisURI(raw)
 	if err != nil {
-		return s, &SettingError{Name: name, Reason: fmt.Sprintf("cannot use %s: %s", s.redisURL, scrub(err.Error(), raw))}
+		return s, &SettingError{Name: name, Reason: fmt.Sprintf("cannot use %s: %s", s.redisURL, redact.URLIn(err.Error(), raw))}
 	}
 	s.redis = withTimeouts(opt)
 
@@ -79,36 +78,6 @@ func withTimeouts(opt asynq.RedisConnOpt) asynq.RedisConnOpt {
 		return o
 	}
 	return opt
-}
-
-// redactURL returns raw with any password replaced by "xxxxx", also when
-// raw does not parse as a URL.
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
-	}
-	auth := rest
-	if i := strings.IndexAny(auth, "/?#"); i >= 0 {
-		auth = auth[:i]
-	}
-	at := strings.LastIndex(auth, "@")
-	if at < 0 {
-		return raw
-	}
-	user, _, hasPass := strings.Cut(auth[:at], ":")
-	if !hasPass {
-		return raw
-	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
-}
-
-// scrub removes the URL raw (and so its password) from msg.
-func scrub(msg, raw string) string {
-	return strings.ReplaceAll(msg, raw, redactURL(raw))
 }
 
 // conn is an open connection to Redis.

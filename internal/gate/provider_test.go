@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"orderflow/internal/testkit"
 	"orderflow/providers"
 	"orderflow/ratelimit"
 )
@@ -280,18 +281,6 @@ func TestOpenBreakerDefersWithoutCalling(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestBreakerClosesAfterOpenTimeout(t *testing.T) {
 	const timeout = 50 * time.Millisecond
 	b := setup(t, Config{Breaker: BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: timeout, HalfOpenMax: 2}})
@@ -306,7 +295,7 @@ func TestBreakerClosesAfterOpenTimeout(t *testing.T) {
 	}
 	b.prov.setErr(nil) // the provider recovers
 	var got *providers.Placement
-	waitFor(t, 5*time.Second, "a call to go through", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "a call to go through", func() bool {
 		p, err := b.gate.Lookup(ctx, "x")
 		if err != nil {
 			if _, ok := providers.AsDeferral(err); !ok {
@@ -341,7 +330,7 @@ func TestHalfOpenFailureReopens(t *testing.T) {
 	b.prov.setErr(errOf(&providers.UnknownOutcomeError{Op: "create", Err: errors.New("reset")}))
 	ctx := context.Background()
 	_ = b.gate.Cancel(ctx, "o", "r")
-	waitFor(t, 5*time.Second, "half-open", func() bool { return b.gate.BreakerState() == StateHalfOpen })
+	testkit.WaitFor(t, 5*time.Second, "half-open", func() bool { return b.gate.BreakerState() == StateHalfOpen })
 	if err := b.gate.Cancel(ctx, "o", "r"); err == nil {
 		t.Fatal("probe: want the provider's error")
 	}

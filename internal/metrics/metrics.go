@@ -71,7 +71,7 @@ func New() *Metrics {
 		}, []string{"provider", "state"}),
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orderflow_tasks_processed_total",
-			Help: "Tasks processed, by task type and outcome (ok, retry, deferred, failed).",
+			Help: "Tasks processed, by task type and outcome (ok, retry, deferred, archived).",
 		}, []string{"type", "outcome"}),
 		taskDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "orderflow_task_duration_seconds",
@@ -140,7 +140,7 @@ func (m *Metrics) BreakerState(provider string, state string) {
 var breakerValues = map[string]float64{"closed": 0, "half_open": 1, "open": 2}
 
 // TaskProcessed records one task processed: outcome is "ok", "retry",
-// "deferred" or "failed".
+// "deferred" or "archived" (internal/pipeline's handler).
 func (m *Metrics) TaskProcessed(taskType string, outcome string, d time.Duration) {
 	m.tasks.WithLabelValues(taskType, outcome).Inc()
 	m.taskDuration.WithLabelValues(taskType).Observe(d.Seconds())

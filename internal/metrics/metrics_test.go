@@ -4,11 +4,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"orderflow/internal/gate"
@@ -223,4 +225,42 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Each help text that lists a label's values lists exactly the values the
+// callers pass.
+func TestHelpListsTheValuesEmitted(t *testing.T) {
+	m := New()
+	var classes []string
+	for c := providers.ClassNone; c <= providers.ClassUnknownOutcome; c++ {
+		classes = append(classes, c.String())
+	}
+	for _, c := range []struct {
+		name string
+		vec  prometheus.Collector
+		want []string
+	}{
+		{"requests", m.requests, classes},
+		{"deferrals", m.deferrals, []string{providers.ReasonRateLimit, providers.ReasonBreakerOpen, providers.ReasonThrottled}},
+		{"breaker transitions", m.breakerTransitions, []string{gate.StateClosed, gate.StateHalfOpen, gate.StateOpen}},
+		// internal/pipeline's handler: the outcomes of Handlers.ProcessTask.
+		{"tasks", m.tasks, []string{"ok", "retry", "deferred", "archived"}},
+	} {
+		ch := make(chan *prometheus.Desc, 1)
+		c.vec.Describe(ch)
+		desc := (<-ch).String()
+		// The list is the help's last parenthesis: "..., by reason (a, b, c)."
+		help := desc[strings.Index(desc, `help: "`):]
+		open, end := strings.LastIndex(help, "("), strings.LastIndex(help, ")")
+		if open < 0 || end < open {
+			t.Errorf("%s: no list of values in %s", c.name, desc)
+			continue
+		}
+		got := strings.Split(help[open+1:end], ", ")
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(c.want))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: help lists %v, the code emits %v", c.name, got, want)
+		}
+	}
 }

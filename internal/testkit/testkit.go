@@ -149,14 +149,24 @@ func CheckStates(tb testing.TB, batch []Planned, recs map[orders.Key]*orders.Rec
 // the binary's path.
 func BuildWorker(tb testing.TB) string {
 	tb.Helper()
+	bin, err := BuildWorkerInto(context.Background(), tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bin
+}
+
+// BuildWorkerInto builds cmd/worker of this module into dir and returns
+// the binary's path: BuildWorker for the chaos run and the benchmarks.
+func BuildWorkerInto(ctx context.Context, dir string) (string, error) {
 	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	bin := filepath.Join(tb.TempDir(), "worker")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/worker")
+	root := filepath.Join(filepath.Dir(file), "..", "..") // internal/testkit/..
+	bin := filepath.Join(dir, "worker")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/worker")
 	cmd.Dir = root
 	cmd.Env = os.Environ()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build ./cmd/worker: %v\n%s", err, out)
+		return "", fmt.Errorf("go build ./cmd/worker: %w\n%s", err, out)
 	}
-	return bin
+	return bin, nil
 }

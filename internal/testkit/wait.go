@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -11,13 +13,30 @@ import (
 // what it was waiting for.
 func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
+	if err := Poll(context.Background(), timeout, cond); err != nil {
+		tb.Fatalf("after %s: still waiting for %s", timeout, what)
+	}
+}
+
+// ErrTimedOut is Poll's error when cond did not hold in time.
+var ErrTimedOut = errors.New("timed out")
+
+// Poll checks cond every 5 ms until it holds (nil), timeout passes
+// (ErrTimedOut) or ctx ends (its error): WaitFor for code outside a test
+// (the benchmarks).
+func Poll(ctx context.Context, timeout time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("after %s: still waiting for %s", timeout, what)
+			return ErrTimedOut
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
+	return nil
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers and readers (a
