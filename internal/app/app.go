@@ -32,8 +32,9 @@ type Config struct {
 	Providers map[string]providers.Provider
 	// Concurrency is the worker slots per provider; absent or zero: 20.
 	Concurrency map[string]int
-	// PollSchedule, Deadline: see pipeline.Config.
+	// PollSchedule, Deadline, SettleWindow: see pipeline.Config.
 	PollSchedule []time.Duration
+	SettleWindow time.Duration
 	Deadline     time.Duration
 	// Retention is how long ended orders are kept; zero: 720h.
 	Retention time.Duration
@@ -124,6 +125,7 @@ func New(cfg Config) (*Worker, error) {
 		Enqueuer:       w.client,
 		Inspector:      w.insp,
 		PollSchedule:   cfg.PollSchedule,
+		SettleWindow:   cfg.SettleWindow,
 		Deadline:       cfg.Deadline,
 		CallbackSecret: cfg.CallbackSecret,
 		Observer:       cfg.Observer,

@@ -76,15 +76,20 @@ func TestEmbeddedDemoLeavesNoTasks(t *testing.T) {
 		}
 		keys = append(keys, orders.Key{Provider: e.Req.Provider, OutOrderID: e.Req.OutOrderID})
 	}
-	testkit.WaitFor(t, 90*time.Second, "every demo order to end", func() bool {
+	var live []string
+	err = testkit.Poll(context.Background(), 90*time.Second, func() bool {
+		live = live[:0]
 		for _, k := range keys {
 			r, err := st.Get(context.Background(), k)
 			if err != nil || !r.Terminal() {
-				return false
+				live = append(live, fmt.Sprintf("%s (%v %v)", k, r.State, err))
 			}
 		}
-		return true
+		return len(live) == 0
 	})
+	if err != nil {
+		t.Fatalf("demo orders not ended: %s; tasks:\n%s", strings.Join(live, ", "), leftTasks(t, insp))
+	}
 
 	// The last steps (a callback, a poll that ended its order) finish
 	// within moments; then nothing may be left.

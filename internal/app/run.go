@@ -40,6 +40,10 @@ const EmbeddedSpeed = 3600
 // embeddedPollSchedule is the embedded default's POLL_SCHEDULE.
 var embeddedPollSchedule = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
 
+// embeddedSettleWindow is the embedded default's CREATE_SETTLE_WINDOW: its
+// simulator commits and indexes at once.
+const embeddedSettleWindow = time.Second
+
 // Info describes a started worker, for the start-up announcement.
 type Info struct {
 	AdminURL  string
@@ -97,6 +101,9 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		if !s.PollScheduleSet {
 			s.PollSchedule = embeddedPollSchedule
 		}
+		if s.SettleWindow == 0 {
+			s.SettleWindow = embeddedSettleWindow
+		}
 	}
 	info.RedisURL = redact.URL(redisURL)
 	opt, err := asynq.ParseRedisURI(redisURL)
@@ -129,6 +136,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		Providers:                ps,
 		Concurrency:              s.Concurrency,
 		PollSchedule:             s.PollSchedule,
+		SettleWindow:             s.SettleWindow,
 		Deadline:                 s.Deadline,
 		Retention:                s.Retention,
 		EventsMaxLen:             int64(s.EventsMaxLen),

@@ -30,8 +30,11 @@ type Settings struct {
 	// PollScheduleSet is true when POLL_SCHEDULE was given (the embedded
 	// default polls faster otherwise).
 	PollScheduleSet bool
-	Deadline        time.Duration
-	Retention       time.Duration
+	// SettleWindow is CREATE_SETTLE_WINDOW (see pipeline.Config); zero:
+	// the pipeline's default, or the embedded default's when embedded.
+	SettleWindow time.Duration
+	Deadline     time.Duration
+	Retention    time.Duration
 	// ShutdownTimeout is how long a drain waits for running tasks (then
 	// they return to their queues); unset: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -111,6 +114,9 @@ func FromEnv(getenv func(string) string) (*Settings, error) {
 		}
 	} else {
 		s.PollSchedule = pipeline.DefaultPollSchedule
+	}
+	if s.SettleWindow, err = durationVar(getenv, "CREATE_SETTLE_WINDOW", 0); err != nil {
+		return nil, err
 	}
 	if s.Deadline, err = durationVar(getenv, "ORDER_DEADLINE", 720*time.Hour); err != nil {
 		return nil, err
