@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"orderflow/providers"
 )
@@ -24,6 +25,18 @@ type Plan struct {
 	DropCreates int
 	// Words overrides Normal.
 	Words []string
+	// CommitDelay: a create answers an unknown outcome at once and the
+	// order is made this long later (a provider still working when the
+	// client gave up).
+	CommitDelay time.Duration
+	// SearchLag: Lookup sees an order only this long after it was made.
+	SearchLag time.Duration
+	// LookupErr fails every Lookup with this error (a transient error, a
+	// deferral) while set.
+	LookupErr error
+	// RejectLast: a create of two or more lines refuses the last one and
+	// makes an order for the rest.
+	RejectLast bool
 }
 
 // Fake is the provider. Safe for concurrent use.
@@ -36,6 +49,12 @@ type Fake struct {
 	byID    map[string]*order
 	calls   map[string]int
 	seq     int
+	// now is the fake's clock (SetClock); time.Now by default.
+	now func() time.Time
+	// madeAt is when each provider order was (or will be) made.
+	madeAt map[string]time.Time
+	// createDelay holds every create this long before it answers.
+	createDelay time.Duration
 }
 
 type order struct {
@@ -50,7 +69,39 @@ var _ providers.Provider = (*Fake)(nil)
 // New returns a fake named name.
 func New(name string) *Fake {
 	return &Fake{name: name, plan: map[string]*Plan{}, created: map[string][]string{},
-		byID: map[string]*order{}, calls: map[string]int{}}
+		byID: map[string]*order{}, calls: map[string]int{}, now: time.Now, madeAt: map[string]time.Time{}}
+}
+
+// SetClock replaces the fake's clock (for CommitDelay and SearchLag).
+func (f *Fake) SetClock(now func() time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = now
+}
+
+// SetCreateDelay holds every create d before it answers.
+func (f *Fake) SetCreateDelay(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.createDelay = d
+}
+
+// Precreate makes a provider order for outOrderID as if an earlier create,
+// one orderflow has no record of, had made it.
+func (f *Fake) Precreate(outOrderID string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.make(outOrderID, Normal, f.now())
+}
+
+// make records a provider order made at at; the lock is held.
+func (f *Fake) make(outOrderID string, words []string, at time.Time) string {
+	f.seq++
+	id := fmt.Sprintf("%s-%d", f.name, f.seq)
+	f.created[outOrderID] = append(f.created[outOrderID], id)
+	f.byID[id] = &order{outOrderID: outOrderID, words: words}
+	f.madeAt[id] = at
+	return id
 }
 
 // SetPlan plans an order's behaviour.
@@ -94,24 +145,41 @@ func (f *Fake) Preview(_ context.Context, req *providers.OrderRequest) (*provide
 }
 
 // Create implements providers.Provider.
-func (f *Fake) Create(_ context.Context, req *providers.OrderRequest, _ *providers.Quote) (*providers.Placement, error) {
+func (f *Fake) Create(ctx context.Context, req *providers.OrderRequest, _ *providers.Quote) (*providers.Placement, error) {
+	f.mu.Lock()
+	delay := f.createDelay
+	f.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, &providers.UnknownOutcomeError{Op: "create", Err: ctx.Err()}
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["create"]++
-	f.seq++
-	id := fmt.Sprintf("%s-%d", f.name, f.seq)
 	words := Normal
 	p := f.plan[req.OutOrderID]
 	if p != nil && p.Words != nil {
 		words = p.Words
 	}
-	f.created[req.OutOrderID] = append(f.created[req.OutOrderID], id)
-	f.byID[id] = &order{outOrderID: req.OutOrderID, words: words}
+	at := f.now()
+	if p != nil && p.CommitDelay > 0 {
+		f.make(req.OutOrderID, words, at.Add(p.CommitDelay))
+		return nil, &providers.UnknownOutcomeError{Op: "create", Err: errors.New("timed out while the provider was still working")}
+	}
+	id := f.make(req.OutOrderID, words, at)
 	if p != nil && p.DropCreates > 0 {
 		p.DropCreates--
 		return nil, &providers.UnknownOutcomeError{Op: "create", Err: errors.New("connection dropped")}
 	}
-	return &providers.Placement{OrderIDs: []string{id}}, nil
+	pl := &providers.Placement{OrderIDs: []string{id}}
+	if p != nil && p.RejectLast && len(req.Items) > 1 {
+		last := req.Items[len(req.Items)-1]
+		pl.Rejected = []providers.RejectedItem{{ProductID: last.ProductID, SkuID: last.SkuID, Code: "500_004", Message: "out of stock"}}
+	}
+	return pl, nil
 }
 
 // Lookup implements providers.Provider.
@@ -119,11 +187,24 @@ func (f *Fake) Lookup(_ context.Context, outOrderID string) (*providers.Placemen
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["lookup"]++
-	ids := f.created[outOrderID]
+	p := f.plan[outOrderID]
+	if p != nil && p.LookupErr != nil {
+		return nil, p.LookupErr
+	}
+	var lag time.Duration
+	if p != nil {
+		lag = p.SearchLag
+	}
+	var ids []string
+	for _, id := range f.created[outOrderID] {
+		if !f.now().Before(f.madeAt[id].Add(lag)) {
+			ids = append(ids, id)
+		}
+	}
 	if len(ids) == 0 {
 		return nil, providers.ErrNotFound
 	}
-	return &providers.Placement{OrderIDs: append([]string(nil), ids...)}, nil
+	return &providers.Placement{OrderIDs: ids}, nil
 }
 
 // Details implements providers.Provider.
@@ -132,7 +213,7 @@ func (f *Fake) Details(_ context.Context, orderID string) (*providers.OrderStatu
 	defer f.mu.Unlock()
 	f.calls["details"]++
 	o := f.byID[orderID]
-	if o == nil {
+	if o == nil || f.now().Before(f.madeAt[orderID]) {
 		return nil, providers.ErrNotFound
 	}
 	word := o.words[min(o.polls, len(o.words)-1)]

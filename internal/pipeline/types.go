@@ -23,7 +23,11 @@ func Queues(provider string) map[string]int {
 
 // Retry limits per type.
 const (
-	createMaxRetry = 20
+	// createMaxRetry is beyond any budget the create step spends: the step
+	// parks an order by its own count (createBudget, outcomeBudget), so
+	// asynq's counter, or its recoverer after a kill, never archives a
+	// create first.
+	createMaxRetry = 1 << 16
 	// loopMaxRetry bounds real failures of the looping tasks (poll, track,
 	// cancel); their waits are deferrals and do not count.
 	loopMaxRetry = 25
