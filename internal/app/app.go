@@ -139,7 +139,6 @@ func New(cfg Config) (*Worker, error) {
 		return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 			Concurrency:              conc,
 			Queues:                   queues,
-			StrictPriority:           true,
 			IsFailure:                pipeline.IsFailure,
 			RetryDelayFunc:           pipeline.RetryDelay,
 			TaskCheckInterval:        cfg.TaskCheckInterval,

@@ -11,7 +11,8 @@
 // the wait from it. A payload that cannot be decoded, or a task type no
 // handler knows, is archived at once with the reason (asynq.SkipRetry).
 //
-// Within one provider the queues are served in strict priority: create,
-// then preview, then poll. Each provider has its own queues (and the worker
-// runs a server per provider) so one provider cannot take the other's slots.
+// Within one provider the queues are weighted (Queues): create, then
+// preview, then poll, but not strictly, so polling keeps moving during a
+// create backlog. Each provider has its own queues (and the worker runs a
+// server per provider) so one provider cannot take the other's slots.
 package pipeline

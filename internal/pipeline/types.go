@@ -11,13 +11,15 @@ import (
 	"orderflow/tasks"
 )
 
-// Queues returns the queues of one provider with their priorities, for
-// asynq.Config.Queues with StrictPriority.
+// Queues returns the queues of one provider with their weights, for
+// asynq.Config.Queues (not strict priority): creates are picked first most
+// often, then previews, but polls keep a fifth of the picks during a
+// create backlog, so orders already placed keep being followed.
 func Queues(provider string) map[string]int {
 	return map[string]int{
-		tasks.Queue(provider, tasks.KindCreate):  3,
-		tasks.Queue(provider, tasks.KindPreview): 2,
-		tasks.Queue(provider, tasks.KindPoll):    1,
+		tasks.Queue(provider, tasks.KindCreate):  5,
+		tasks.Queue(provider, tasks.KindPreview): 3,
+		tasks.Queue(provider, tasks.KindPoll):    2,
 	}
 }
 
