@@ -226,6 +226,9 @@ func (c *taskCounter) TaskProcessed(taskType, _ string, _ time.Duration) {
 	}
 }
 
+// StepRepaired implements pipeline.Observer.
+func (c *taskCounter) StepRepaired(string, string) {}
+
 func (c *taskCounter) OrderTransition(provider, _, to string) {
 	if to != string(providers.StateCreated) {
 		return

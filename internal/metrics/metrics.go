@@ -33,6 +33,7 @@ type Metrics struct {
 	tasks              *prometheus.CounterVec
 	taskDuration       *prometheus.HistogramVec
 	orderTransitions   *prometheus.CounterVec
+	repairs            *prometheus.CounterVec
 
 	queues *queueCollector
 	orders *ordersCollector
@@ -82,6 +83,10 @@ func New() *Metrics {
 			Name: "orderflow_order_transitions_total",
 			Help: "Order state changes, by provider and the state entered.",
 		}, []string{"provider", "to"}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orderflow_repairs_total",
+			Help: "Steps of live orders that had no task queued (a task deleted, a step lost with Redis's last writes), re-queued by the repair sweep, by provider and task type.",
+		}, []string{"provider", "type"}),
 		queues: newQueueCollector(),
 		orders: newOrdersCollector(),
 	}
@@ -90,7 +95,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.requestDuration, m.limiterWait, m.deferrals,
 		m.breakerState, m.breakerTransitions,
-		m.tasks, m.taskDuration, m.orderTransitions,
+		m.tasks, m.taskDuration, m.orderTransitions, m.repairs,
 		m.queues, m.orders,
 	)
 	return m
@@ -151,6 +156,11 @@ func (m *Metrics) TaskProcessed(taskType string, outcome string, d time.Duration
 // series for little use; the order's history has it).
 func (m *Metrics) OrderTransition(provider, from, to string) {
 	m.orderTransitions.WithLabelValues(provider, to).Inc()
+}
+
+// StepRepaired records a lost step the repair sweep re-queued.
+func (m *Metrics) StepRepaired(provider, taskType string) {
+	m.repairs.WithLabelValues(provider, taskType).Inc()
 }
 
 // WatchQueues makes every scrape read asynq's queues through insp:

@@ -267,6 +267,22 @@ func (s *Store) Live(ctx context.Context) (map[Key]providers.State, error) {
 	return out, nil
 }
 
+// ScanLive returns some live orders from cursor on (start with 0) and the
+// cursor to go on from (0: the scan is through), about count at a time.
+func (s *Store) ScanLive(ctx context.Context, cursor uint64, count int64) ([]Key, uint64, error) {
+	kv, next, err := s.rdb.HScan(ctx, liveKey, cursor, "*", count).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("orders: scan live: %w", err)
+	}
+	out := make([]Key, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if p, id, ok := strings.Cut(kv[i], "/"); ok {
+			out = append(out, Key{p, id})
+		}
+	}
+	return out, next, nil
+}
+
 // ReceivedBefore returns up to limit live orders received before t, the
 // oldest first.
 func (s *Store) ReceivedBefore(ctx context.Context, t time.Time, limit int64) ([]Key, error) {

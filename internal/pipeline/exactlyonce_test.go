@@ -361,3 +361,41 @@ func TestPartialCreateIsParked(t *testing.T) {
 		t.Fatalf("the partial order is not followed: %v", err)
 	}
 }
+
+// A live order whose task was deleted (one click in the web UI) is found
+// by the repair sweep and its step queued again, once, however many pods
+// sweep at the same time.
+func TestRepairSweepRequeuesALostStep(t *testing.T) {
+	b := setupOnce(t, redistest.Mini(t), nil)
+	placed := b.previewed(t, onceOrder("rep-1", 1))
+	if err := b.create(placed); err != nil {
+		t.Fatal(err)
+	}
+	waiting := b.previewed(t, onceOrder("rep-2", 1))
+	pollQ := tasks.Queue(placed.Provider, tasks.KindPoll)
+	createStep := newCreateTask(waiting)
+	for _, d := range []struct{ q, id string }{{pollQ, pollID(placed, 0)}, {createStep.Queue, createStep.ID}} {
+		if err := b.insp.DeleteTask(d.q, d.id); err != nil {
+			t.Fatalf("delete %s: %v", d.id, err)
+		}
+	}
+	if n, err := b.h.SweepRepairs(context.Background()); err != nil || n != 0 {
+		t.Fatalf("sweep of orders just written: %d, %v; want 0 (they may be between two steps)", n, err)
+	}
+	b.clock.Add(time.Minute)
+	other := setupOnce(t, b.srv, nil) // a second pod on the same Redis
+	other.clock.Add(2 * time.Minute)
+	n1, err1 := b.h.SweepRepairs(context.Background())
+	n2, err2 := other.h.SweepRepairs(context.Background())
+	if err1 != nil || err2 != nil || n1+n2 < 2 {
+		t.Fatalf("sweeps re-queued %d and %d (%v, %v); want the two lost steps", n1, n2, err1, err2)
+	}
+	for _, d := range []struct{ q, id string }{{pollQ, pollID(placed, 0)}, {createStep.Queue, createStep.ID}} {
+		if _, err := b.insp.GetTaskInfo(d.q, d.id); err != nil {
+			t.Fatalf("%s not queued again: %v", d.id, err)
+		}
+	}
+	if n, _ := b.h.SweepRepairs(context.Background()); n != 0 {
+		t.Fatalf("a second sweep re-queued %d steps that are queued", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -21,6 +22,8 @@ import (
 type Observer interface {
 	TaskProcessed(taskType, outcome string, d time.Duration)
 	OrderTransition(provider, from, to string)
+	// StepRepaired: the repair sweep re-queued a live order's lost step.
+	StepRepaired(provider, taskType string)
 }
 
 // DefaultPollSchedule is POLL_SCHEDULE's default.
@@ -62,6 +65,9 @@ type Config struct {
 type Handlers struct {
 	cfg Config
 	log *slog.Logger
+
+	repairMu     sync.Mutex
+	repairCursor uint64 // where the repair sweep goes on in the live index
 }
 
 // New checks cfg and returns the handlers.
