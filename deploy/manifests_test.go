@@ -806,6 +806,7 @@ func registeredMetrics(tb testing.TB) map[string]family {
 	m.BreakerState(providers.Xportcn, "open")
 	m.TaskProcessed(tasks.TypePreview, "ok", time.Millisecond)
 	m.OrderTransition(providers.Xportcn, "received", "previewed")
+	m.StepRepaired(providers.Xportcn, tasks.TypePoll)
 	m.OrdersInState(func() map[string]map[string]int64 {
 		return map[string]map[string]int64{providers.Xportcn: {"created": 1}}
 	})
