@@ -105,6 +105,26 @@ func TestEmbeddedDemoLeavesNoTasks(t *testing.T) {
 	if left != "" {
 		t.Fatalf("tasks left after every order ended:\n%s", left)
 	}
+	c := info.Sim.Counters()
+	perProvider := map[string]int{}
+	for _, k := range keys {
+		perProvider[k.Provider]++
+	}
+	for p, ops := range c.Requests {
+		t.Logf("provider calls per order at %s (%d orders): %s", p, perProvider[p], perOrder(ops, perProvider[p]))
+	}
+	if c.Duplicates != 0 {
+		t.Errorf("the simulator counted %d duplicate orders", c.Duplicates)
+	}
+}
+
+// perOrder formats request counts by operation per order.
+func perOrder(ops map[string]int64, orders int) string {
+	var b strings.Builder
+	for op, n := range ops {
+		fmt.Fprintf(&b, "%s %.2f ", op, float64(n)/float64(orders))
+	}
+	return b.String()
 }
 
 // leftTasks describes every task in any queue, by state.
