@@ -40,6 +40,12 @@ type Record struct {
 	// the next attempt looks the order up first.
 	CreateAttempts int       `json:"createAttempts,omitempty"`
 	CreateSentAt   time.Time `json:"createSentAt,omitzero"`
+	// ClearedAt is when the provider last said, trusted, that it has no
+	// order for this outOrderId, with CreateAttempts as it was then
+	// (ClearedAttempts): a create deferred after that (the quota, the
+	// breaker) goes again without asking again.
+	ClearedAt       time.Time `json:"clearedAt,omitzero"`
+	ClearedAttempts int       `json:"clearedAttempts,omitempty"`
 	// CreateFailures counts create runs that ended in a failure (a lookup
 	// or a create that did not answer): the pipeline's own budget, which
 	// parks the order once spent.

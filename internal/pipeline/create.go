@@ -41,10 +41,11 @@ const (
 // errCancelledBeforeSend stops a create whose order was cancelled first.
 var errCancelledBeforeSend = errors.New("pipeline: cancelled before the create was sent")
 
-// create places the order at the provider, exactly once. It always looks
-// the order up by outOrderId first: the provider, not the record, knows
-// whether an order exists (the record may have expired, or Redis may have
-// lost the record of a send). Only an exact outOrderId match is adopted;
+// create places the order at the provider, exactly once. It looks the
+// order up by outOrderId first (unless a trusted "not found" of its own
+// still holds): the provider, not the record, knows whether an order
+// exists (the record may have expired, or Redis may have lost the record
+// of a send). Only an exact outOrderId match is adopted;
 // "not found" is trusted only once the settle window has passed since the
 // last send and since any change of Redis server; anything ambiguous is
 // "don't know" and retried within the step's own budget. The attempt is
@@ -61,6 +62,24 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 	if r.State != providers.StatePreviewed && r.State != providers.StateNeedsReview {
 		return nil
 	}
+	cleared, err := h.stillCleared(ctx, r)
+	if err != nil {
+		return h.createFailed(ctx, j, r, err)
+	}
+	if !cleared {
+		if err := h.reconcile(ctx, j, r); !errors.Is(err, errNotThere) {
+			return err // adopted, waiting, or don't know
+		}
+	}
+	return h.send(ctx, j, r)
+}
+
+// errNotThere says reconcile found, trusted, that the provider has no order.
+var errNotThere = errors.New("pipeline: the provider has no order")
+
+// reconcile looks the order up: it adopts what the provider has, waits out
+// the settle window, counts a "don't know", or answers errNotThere.
+func (h *Handlers) reconcile(ctx context.Context, j *job, r *orders.Record) error {
 	pl, err := j.p.Lookup(ctx, j.key.OutOrderID)
 	switch {
 	case err == nil:
@@ -75,12 +94,40 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 			j.log.Info("the provider has no order yet; not trusted before the settle window", "wait", wait)
 			return h.createDeferred(ctx, j, r, &providers.DeferError{Reason: "settle", Wait: wait})
 		}
+		rec, err := h.update(ctx, j, func(r *orders.Record) error {
+			r.ClearedAt, r.ClearedAttempts = h.cfg.Store.Now().UTC(), r.CreateAttempts
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		*r = *rec
+		return errNotThere
 	default:
 		if _, ok := deferralOf(err); ok {
 			return h.createDeferred(ctx, j, r, err)
 		}
 		return h.createFailed(ctx, j, r, fmt.Errorf("reconcile by outOrderId: %w", err))
 	}
+}
+
+// stillCleared reports whether the last trusted "not found" still holds:
+// no create was sent since, it is recent, and Redis has not changed
+// server since (which could have lost the record of a send).
+func (h *Handlers) stillCleared(ctx context.Context, r *orders.Record) (bool, error) {
+	if r.ClearedAt.IsZero() || r.ClearedAttempts != r.CreateAttempts ||
+		h.cfg.Store.Now().Sub(r.ClearedAt) > h.cfg.SettleWindow {
+		return false, nil
+	}
+	epoch, err := h.cfg.Store.Epoch(ctx)
+	if err != nil {
+		return false, err
+	}
+	return epoch.IsZero() || epoch.Add(clockMargin).Before(r.ClearedAt), nil
+}
+
+// send records the attempt right before the request leaves and creates.
+func (h *Handlers) send(ctx context.Context, j *job, r *orders.Record) error {
 
 	record := func(ctx context.Context) error {
 		var cancelled bool
@@ -112,7 +159,7 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 			return stopped(err)
 		}
 	}
-	pl, err = j.p.Create(providers.WithBeforeSend(ctx, send), &r.Request, r.Quote)
+	pl, err := j.p.Create(providers.WithBeforeSend(ctx, send), &r.Request, r.Quote)
 	switch {
 	case errors.Is(err, errCancelledBeforeSend):
 		return nil

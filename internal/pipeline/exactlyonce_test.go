@@ -258,13 +258,16 @@ func TestDeferredCreateRecordsNoAttempt(t *testing.T) {
 	if r := b.get(t, k); r.CreateAttempts != 0 || r.State != providers.StatePreviewed {
 		t.Fatalf("after a deferred create: attempts %d, state %s; want 0, previewed", r.CreateAttempts, r.State)
 	}
-	lim.n.Store(2)
+	lim.n.Store(1)
 	if err := b.create(k); err != nil {
 		t.Fatal(err)
 	}
 	b.wantOne(t, k)
 	if r := b.get(t, k); r.CreateAttempts != 1 {
 		t.Fatalf("attempts %d, want 1", r.CreateAttempts)
+	}
+	if n := b.fake.Calls("lookup"); n != 1 {
+		t.Fatalf("%d lookups: the deferred create asked the provider again although nothing was sent", n)
 	}
 }
 
