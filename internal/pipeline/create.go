@@ -70,8 +70,10 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 		if err := h.reconcile(ctx, j, r); !errors.Is(err, errNotThere) {
 			return err // adopted, waiting, or don't know
 		}
+		clearedAt := h.cfg.Store.Now().UTC()
+		return h.send(ctx, j, r, clearedAt)
 	}
-	return h.send(ctx, j, r)
+	return h.send(ctx, j, r, time.Time{})
 }
 
 // errNotThere says reconcile found, trusted, that the provider has no order.
@@ -94,14 +96,6 @@ func (h *Handlers) reconcile(ctx context.Context, j *job, r *orders.Record) erro
 			j.log.Info("the provider has no order yet; not trusted before the settle window", "wait", wait)
 			return h.createDeferred(ctx, j, r, &providers.DeferError{Reason: "settle", Wait: wait})
 		}
-		rec, err := h.update(ctx, j, func(r *orders.Record) error {
-			r.ClearedAt, r.ClearedAttempts = h.cfg.Store.Now().UTC(), r.CreateAttempts
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		*r = *rec
 		return errNotThere
 	default:
 		if _, ok := deferralOf(err); ok {
@@ -127,8 +121,10 @@ func (h *Handlers) stillCleared(ctx context.Context, r *orders.Record) (bool, er
 }
 
 // send records the attempt right before the request leaves and creates.
-func (h *Handlers) send(ctx context.Context, j *job, r *orders.Record) error {
-
+// clearedAt, when set, is when the provider just said (trusted) that it has
+// no order: a create deferred before it left keeps that answer in the
+// record, so the next run goes without asking again.
+func (h *Handlers) send(ctx context.Context, j *job, r *orders.Record, clearedAt time.Time) error {
 	record := func(ctx context.Context) error {
 		var cancelled bool
 		rec, err := h.update(ctx, j, func(r *orders.Record) error {
@@ -168,6 +164,9 @@ func (h *Handlers) send(ctx context.Context, j *job, r *orders.Record) error {
 	}
 	if err != nil {
 		if !sent {
+			if _, ok := deferralOf(err); ok && !clearedAt.IsZero() {
+				h.keepCleared(ctx, j, r.CreateAttempts, clearedAt)
+			}
 			return h.createDeferredOrFailed(ctx, j, r, err) // never left: nothing to reconcile
 		}
 		if providers.ClassOf(err) == providers.ClassUnknownOutcome {
@@ -184,6 +183,21 @@ func (h *Handlers) send(ctx context.Context, j *job, r *orders.Record) error {
 		return h.createFailed(ctx, j, r, err)
 	}
 	return h.created(ctx, j, pl, "")
+}
+
+// keepCleared records a trusted "not found" of a create that was then
+// deferred before it left (best effort: without it the next run asks again).
+func (h *Handlers) keepCleared(ctx context.Context, j *job, attempts int, at time.Time) {
+	_, err := h.update(ctx, j, func(r *orders.Record) error {
+		if r.CreateAttempts != attempts || len(r.ProviderOrderIDs) > 0 || r.Terminal() {
+			return orders.ErrNoChange
+		}
+		r.ClearedAt, r.ClearedAttempts = at, attempts
+		return nil
+	})
+	if err != nil {
+		j.log.Debug("not-found of a deferred create not kept", "err", err)
+	}
 }
 
 // stopped turns the record hook's refusal into the step's answer.
