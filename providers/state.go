@@ -127,7 +127,11 @@ func buildTransitions() []Transition {
 	add([]State{StateReceived}, EventPreviewed, StatePreviewed)
 	add([]State{StateReceived, StatePreviewed}, EventPriceGuard, StateRejected)
 	add([]State{StatePreviewed, StateNeedsReview}, EventCreated, StateCreated)
-	add([]State{StatePreviewed}, EventParked, StateNeedsReview)
+	// A person must decide: a create whose outcome cannot be learned, a
+	// partial create, and (once placed) an order the pipeline cannot settle
+	// on its own.
+	add([]State{StatePreviewed, StateCreated, StateAwaitingPayment, StatePaid, StateShipped, StateDelivered},
+		EventParked, StateNeedsReview)
 	add([]State{StateReceived, StatePreviewed, StateNeedsReview}, EventFailed, StateFailed)
 	add([]State{StateReceived, StatePreviewed, StateNeedsReview}, EventCancelled, StateCancelled)
 	add(live, EventDeadline, StateExpired)
