@@ -26,7 +26,7 @@ var (
 // Class is what a caller does about an error.
 type Class int
 
-// The error classes (PROVIDERS.md, "Error classes the worker must tell apart").
+// The error classes (docs/providers.md, "Error classes").
 const (
 	// ClassNone: no error.
 	ClassNone Class = iota

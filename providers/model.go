@@ -89,7 +89,8 @@ type Options struct {
 	SellerOpenID string `json:"sellerOpenId,omitempty"`
 }
 
-// OrderRequest is an upstream's order, as INTERFACE.md defines its JSON.
+// OrderRequest is an upstream's order, as docs/interface.md ("An order
+// (JSON)") defines its JSON.
 // Check it with Validate before use.
 type OrderRequest struct {
 	Provider    string  `json:"provider"`

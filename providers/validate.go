@@ -35,7 +35,8 @@ func ValidOutOrderID(id string) bool {
 	return true
 }
 
-// Validate checks r against INTERFACE.md and returns a *FieldError naming
+// Validate checks r against docs/interface.md ("An order (JSON)") and
+// returns a *FieldError naming
 // the first field that is wrong.
 func (r *OrderRequest) Validate() error {
 	bad := func(field, format string, a ...any) error {

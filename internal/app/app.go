@@ -188,9 +188,6 @@ func (w *Worker) Inspector() *asynq.Inspector { return w.insp }
 // Redis is the go-redis client.
 func (w *Worker) Redis() redis.UniversalClient { return w.rdb }
 
-// Deadline is the order deadline in force.
-func (w *Worker) Deadline() time.Duration { return w.handlers.Deadline() }
-
 // Start starts every provider's server.
 func (w *Worker) Start() error {
 	for _, name := range append(w.ProviderNames(), notifyServer) {

@@ -106,9 +106,6 @@ func New(cfg Config) (*Handlers, error) {
 	return &Handlers{cfg: cfg, log: log}, nil
 }
 
-// Deadline is the configured order deadline.
-func (h *Handlers) Deadline() time.Duration { return h.cfg.Deadline }
-
 // ProcessTask dispatches a task to its handler. It is an asynq.Handler: a
 // type no handler knows is archived at once with the reason, never retried
 // and never silently acknowledged.

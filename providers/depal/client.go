@@ -4,9 +4,9 @@
 // {code, msg, data, requestId} envelope, yuan strings converted exactly to
 // fen, and Depal's codes mapped to the error classes of package providers.
 //
-// The shapes follow ../shared/PROVIDERS.md; where Depal's docs are silent
-// (submit, details, cancel) the client uses the shapes agreed there with the
-// simulator, and accepts a few harmless variations (a code or id sent as a
+// The shapes are those of docs/providers.md ("Depal Open API"); where
+// Depal's docs are silent (submit, details, cancel) the client uses the
+// inferred shapes marked there, which the simulator shares, and accepts a few harmless variations (a code or id sent as a
 // JSON number, an amount sent as a bare number).
 package depal
 

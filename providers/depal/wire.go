@@ -10,7 +10,8 @@ import (
 	"orderflow/providers"
 )
 
-// The envelope codes of Depal's Open API (PROVIDERS.md).
+// The envelope codes of Depal's Open API (docs/providers.md, "Depal:
+// envelope and codes").
 const (
 	codeOK            = "200"
 	codeSystemError   = "500"

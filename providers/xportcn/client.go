@@ -8,8 +8,8 @@
 // code and message), unknown outcome (a create whose answer never came) and
 // providers.ErrNotFound. ParsePush decodes the provider's push messages.
 //
-// The create, details, list and cancel shapes are inferred (PROVIDERS.md,
-// "Shapes to use where the docs are silent"); paths and the timestamp unit
+// The create, details, list and cancel shapes are inferred
+// (docs/providers.md, "Xportcn: operations"); paths and the timestamp unit
 // are settings.
 package xportcn
 
@@ -37,7 +37,8 @@ const (
 	UnitMillis  = "ms"
 )
 
-// The default paths (PROVIDERS.md: preview confirmed, the others inferred).
+// The default paths (docs/providers.md, "Xportcn: base URL and paths":
+// preview confirmed, the others inferred).
 const (
 	DefaultPreviewPath = "/alibaba/majorClient/order/create/preview"
 	DefaultCreatePath  = "/alibaba/majorClient/order/create"

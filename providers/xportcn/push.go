@@ -12,7 +12,8 @@ import (
 	"orderflow/providers"
 )
 
-// The push message types seen (PROVIDERS.md). Others may come; ParsePush
+// The push message types seen (docs/providers.md, "Xportcn: push
+// messages"). Others may come; ParsePush
 // accepts any non-empty type.
 const (
 	PushOrderCreate      = "ORDER_CREATE"

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// The request headers of Xportcn's OpenAPI (PROVIDERS.md, confirmed).
+// The request headers of Xportcn's OpenAPI (docs/providers.md, "Xportcn:
+// signing", confirmed).
 const (
 	headerAccessKey = "access-key"
 	headerTimestamp = "timestamp"

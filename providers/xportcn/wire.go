@@ -12,7 +12,7 @@ import (
 )
 
 // The envelope codes that mean success: every stored sample shows 200, the
-// seed page's example shows 0 (PROVIDERS.md).
+// seed page's example shows 0 (docs/providers.md, "Xportcn: envelope").
 const (
 	codeOK     = 200
 	codeOKZero = 0
@@ -75,8 +75,8 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// fen is an amount in fen. PROVIDERS.md says every Xportcn amount is integer
-// fen; the seed's sample shows some as 0.0, so a JSON number with a fraction
+// fen is an amount in fen. Every Xportcn amount is integer fen
+// (docs/providers.md, "Xportcn: amounts"); the seed's sample shows some as 0.0, so a JSON number with a fraction
 // (or a numeric string) is accepted too and rounded half away from zero to
 // whole fen. It is never read as yuan.
 type fen int64
@@ -187,7 +187,8 @@ type previewRequest struct {
 }
 
 // createRequest is the body of the create call: the preview body plus the
-// trade type and a message to the seller (PROVIDERS.md, inferred).
+// trade type and a message to the seller (docs/providers.md, "Xportcn:
+// operations", inferred).
 type createRequest struct {
 	previewRequest
 	TradeType string `json:"tradeType"`
@@ -234,7 +235,8 @@ type tradeModel struct {
 	OpSupport bool   `json:"opSupport"`
 }
 
-// createData is the data of the create answer (PROVIDERS.md, inferred).
+// createData is the data of the create answer (docs/providers.md,
+// "Xportcn: operations", inferred).
 type createData struct {
 	OrderID            flexString    `json:"orderId"`
 	TotalSuccessAmount fen           `json:"totalSuccessAmount"`
@@ -256,7 +258,8 @@ type failedOffer struct {
 	ErrorMessage string     `json:"errorMessage"`
 }
 
-// listRequest is the body of the list call (PROVIDERS.md, inferred).
+// listRequest is the body of the list call (docs/providers.md, "Xportcn:
+// operations", inferred).
 type listRequest struct {
 	OutOrderID string `json:"outOrderId"`
 	Page       int    `json:"page"`
@@ -288,7 +291,7 @@ type cancelRequest struct {
 }
 
 // detailData is the data of the details answer: 1688's TradeInfo shape
-// (PROVIDERS.md, inferred).
+// (docs/providers.md, "Xportcn: operations", inferred).
 type detailData struct {
 	BaseInfo        baseInfo        `json:"baseInfo"`
 	NativeLogistics nativeLogistics `json:"nativeLogistics"`
@@ -319,7 +322,8 @@ type traceEntry struct {
 	LogisticsSteps  []traceStep `json:"logisticsSteps"`
 }
 
-// traceStep is one carrier event. Action is not in PROVIDERS.md; it is read
+// traceStep is one carrier event. Action is in no provider doc
+// (docs/providers.md, "Xportcn: operations"); it is read
 // when present (some 1688 traces carry it) and becomes the step's Event.
 type traceStep struct {
 	AcceptTime flexString `json:"acceptTime"`
