@@ -36,8 +36,7 @@ func ValidOutOrderID(id string) bool {
 }
 
 // Validate checks r against docs/interface.md ("An order (JSON)") and
-// returns a *FieldError naming
-// the first field that is wrong.
+// returns a *FieldError naming the first field that is wrong.
 func (r *OrderRequest) Validate() error {
 	bad := func(field, format string, a ...any) error {
 		return &FieldError{Field: field, Reason: fmt.Sprintf(format, a...)}

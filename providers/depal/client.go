@@ -6,8 +6,9 @@
 //
 // The shapes are those of docs/providers.md ("Depal Open API"); where
 // Depal's docs are silent (submit, details, cancel) the client uses the
-// inferred shapes marked there, which the simulator shares, and accepts a few harmless variations (a code or id sent as a
-// JSON number, an amount sent as a bare number).
+// inferred shapes marked there, which the simulator shares, and accepts a
+// few harmless variations (a code or id sent as a JSON number, an amount
+// sent as a bare number).
 package depal
 
 import (

@@ -138,7 +138,7 @@ func (c *Client) gateway(op string, isCreate bool, st int, why string) error {
 	return &providers.TransientError{Op: op, Err: err}
 }
 
-// classifyCode classifies an envelope error code (clients_api.md):
+// classifyCode classifies an envelope error code (docs/providers.md):
 // 429 throttled; 401/403 auth; 404 providers.ErrNotFound (for details,
 // list and cancel; a preview or create answering 404 is permanent);
 // 500..599 transient (on create, unknown outcome); 400 and any other code

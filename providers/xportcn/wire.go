@@ -18,7 +18,7 @@ const (
 	codeOKZero = 0
 )
 
-// The envelope error codes agreed with the simulator (clients_api.md).
+// The envelope error codes agreed with the simulator (docs/providers.md).
 const (
 	codeBadParameter = 400
 	codeUnauthorized = 401
@@ -76,9 +76,10 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 }
 
 // fen is an amount in fen. Every Xportcn amount is integer fen
-// (docs/providers.md, "Xportcn: amounts"); the seed's sample shows some as 0.0, so a JSON number with a fraction
-// (or a numeric string) is accepted too and rounded half away from zero to
-// whole fen. It is never read as yuan.
+// (docs/providers.md, "Xportcn: amounts"); the seed's sample shows some
+// as 0.0, so a JSON number with a fraction (or a numeric string) is
+// accepted too and rounded half away from zero to whole fen. It is never
+// read as yuan.
 type fen int64
 
 // maxFen bounds amounts so that sums of up to thousands of them cannot
@@ -284,7 +285,7 @@ type orderIDRequest struct {
 	OrderID string `json:"orderId"`
 }
 
-// cancelRequest is the body of the cancel call (clients_api.md).
+// cancelRequest is the body of the cancel call (docs/providers.md).
 type cancelRequest struct {
 	OrderID      string `json:"orderId"`
 	CancelReason string `json:"cancelReason"`
@@ -323,8 +324,8 @@ type traceEntry struct {
 }
 
 // traceStep is one carrier event. Action is in no provider doc
-// (docs/providers.md, "Xportcn: operations"); it is read
-// when present (some 1688 traces carry it) and becomes the step's Event.
+// (docs/providers.md, "Xportcn: operations"); it is read when present
+// (some 1688 traces carry it) and becomes the step's Event.
 type traceStep struct {
 	AcceptTime flexString `json:"acceptTime"`
 	Remark     string     `json:"remark"`
