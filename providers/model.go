@@ -159,6 +159,20 @@ type OrderStatus struct {
 	Total int64  `json:"total,omitempty"`
 	// Parcel names the parcel once the order has shipped, else nil.
 	Parcel *ParcelRef `json:"parcel,omitempty"`
+	// Lines are the product lines of this provider order as the provider
+	// reports them (for a split create: this part's lines only; for a
+	// partial create: without the refused lines), in the provider's order.
+	// Nil when the provider did not say (no list, or an empty one): then
+	// nothing can be concluded about which lines the order holds.
+	Lines []OrderLine `json:"lines,omitempty"`
+}
+
+// OrderLine is one product line of a provider order: the product (offer)
+// and sku (spec) ids and the quantity, as in Item.
+type OrderLine struct {
+	ProductID int64  `json:"productId"`
+	SkuID     string `json:"skuId"`
+	Quantity  int    `json:"quantity"`
 }
 
 // ParcelRef names a parcel: carrier and bill number (Depal channelCode and

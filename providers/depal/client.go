@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"orderflow/providers"
+	"orderflow/providers/internal/wirejson"
 )
 
 // maxBody bounds how much of an answer the client reads.
@@ -348,7 +349,10 @@ func (c *Client) Lookup(ctx context.Context, outOrderID string) (*providers.Plac
 }
 
 // Details fetches one order's status. An unknown status word is
-// StateUnknown with Raw kept, not an error.
+// StateUnknown with Raw kept, not an error. Lines come from orderItemList
+// (nil when the answer has none); an item without a positive integer
+// productId or an integer quantity of at least 1 is a malformed answer, a
+// *providers.TransientError, as a malformed amount is.
 func (c *Client) Details(ctx context.Context, orderID string) (*providers.OrderStatus, error) {
 	const op = "depal details"
 	d, err := c.detail(ctx, op, detailBody{OrderID: orderID}, false)
@@ -359,7 +363,11 @@ func (c *Client) Details(ctx context.Context, orderID string) (*providers.OrderS
 	if err != nil {
 		return nil, &providers.TransientError{Op: op, Err: err}
 	}
-	st := &providers.OrderStatus{OrderID: string(d.OrderID), Raw: d.Status, Total: total}
+	lines, err := linesOf(d.OrderItemList)
+	if err != nil {
+		return nil, &providers.TransientError{Op: op, Err: err}
+	}
+	st := &providers.OrderStatus{OrderID: string(d.OrderID), Raw: d.Status, Total: total, Lines: lines}
 	if st.OrderID == "" {
 		st.OrderID = orderID
 	}
@@ -368,6 +376,23 @@ func (c *Client) Details(ctx context.Context, orderID string) (*providers.OrderS
 		st.Parcel = &providers.ParcelRef{Carrier: l.ChannelCode, BillNo: l.LogisticNo}
 	}
 	return st, nil
+}
+
+// linesOf reads a details answer's orderItemList: nil for none (no list,
+// null or empty: the provider did not say), else every item in order.
+func linesOf(items []orderItem) ([]providers.OrderLine, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	lines := make([]providers.OrderLine, 0, len(items))
+	for i, it := range items {
+		l, err := wirejson.OrderLine(fmt.Sprintf("depal: details orderItemList[%d]", i), it.ProductID, it.SkuID, it.Quantity)
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, l)
+	}
+	return lines, nil
 }
 
 // detailTotal sums a details answer's amounts (absent ones count 0).

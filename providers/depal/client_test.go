@@ -321,6 +321,19 @@ func TestDetails(t *testing.T) {
 			providers.OrderStatus{OrderID: "O1", State: providers.StateUnknown, Raw: "waitlogisticstakein"}},
 		{"empty logistics is no parcel", `{"orderId":"O1","status":"waitsellersend","logistics":{"channelCode":"","logisticNo":""}}`,
 			providers.OrderStatus{OrderID: "O1", State: providers.StatePaid, Raw: "waitsellersend"}},
+		{"order items, numbers or strings", `{"orderId":"O1","status":"waitbuyerpay","orderItemList":[
+			{"productId":623456789012,"skuId":"5012345678901","quantity":2,"productName":"cup","price":"9.48"},
+			{"productId":"623456789013","skuId":5012345678902,"quantity":"1"},
+			{"productId":623456789014,"quantity":3}]}`,
+			providers.OrderStatus{OrderID: "O1", State: providers.StateAwaitingPayment, Raw: "waitbuyerpay", Lines: []providers.OrderLine{
+				{ProductID: 623456789012, SkuID: "5012345678901", Quantity: 2},
+				{ProductID: 623456789013, SkuID: "5012345678902", Quantity: 1},
+				{ProductID: 623456789014, Quantity: 3},
+			}}},
+		{"empty order items say nothing", `{"orderId":"O1","status":"waitbuyerpay","orderItemList":[]}`,
+			providers.OrderStatus{OrderID: "O1", State: providers.StateAwaitingPayment, Raw: "waitbuyerpay"}},
+		{"null order items say nothing", `{"orderId":"O1","status":"waitbuyerpay","orderItemList":null}`,
+			providers.OrderStatus{OrderID: "O1", State: providers.StateAwaitingPayment, Raw: "waitbuyerpay"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -335,6 +348,37 @@ func TestDetails(t *testing.T) {
 			}
 			if body := string(f.lastReq(methodDetail).Body); body != `{"orderId":"O1"}` {
 				t.Errorf("details body %s", body)
+			}
+		})
+	}
+}
+
+// An order item that cannot be read is a malformed answer, as a malformed
+// amount is: transient, never a status without it.
+func TestDetailsMalformedItemIsTransient(t *testing.T) {
+	for name, items := range map[string]string{
+		"productId not a number": `[{"productId":"x","skuId":"s","quantity":1}]`,
+		"productId zero":         `[{"productId":0,"skuId":"s","quantity":1}]`,
+		"productId missing":      `[{"skuId":"s","quantity":1}]`,
+		"quantity zero":          `[{"productId":1,"skuId":"s","quantity":0}]`,
+		"quantity negative":      `[{"productId":1,"skuId":"s","quantity":-2}]`,
+		"quantity fractional":    `[{"productId":1,"skuId":"s","quantity":1.5}]`,
+		"quantity missing":       `[{"productId":1,"skuId":"s"}]`,
+		"quantity too large":     `[{"productId":1,"skuId":"s","quantity":4294967296}]`,
+		"a null item":            `[{"productId":1,"skuId":"s","quantity":1},null]`,
+		"an item not an object":  `["x"]`,
+		"skuId an object":        `[{"productId":1,"skuId":{},"quantity":1}]`,
+		"items not a list":       `{"productId":1}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, f, _ := setup(t)
+			f.handle(methodDetail, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+				replyRaw(w, "200", `{"orderId":"O1","status":"waitbuyerpay","orderItemList":`+items+`}`)
+			})
+			st, err := c.Details(context.Background(), "O1")
+			var te *providers.TransientError
+			if st != nil || !errors.As(err, &te) {
+				t.Fatalf("Details = %+v, %v; want a *providers.TransientError", st, err)
 			}
 		})
 	}

@@ -165,6 +165,10 @@ func FuzzResponses(f *testing.F) {
 		{fuzzDetails, 200, "", env("200", `{"status":"newword","logistics":{}}`)},
 		{fuzzDetails, 200, "", env("640", `null`)},
 		{fuzzDetails, 200, "", env("200", `"x"`)},
+		{fuzzDetails, 200, "", env("200", `{"orderId":"1","status":"waitbuyerpay","orderItemList":[{"productId":623456789012,"skuId":"s1","quantity":2},{"productId":"7","skuId":8,"quantity":"1"}]}`)},
+		{fuzzDetails, 200, "", env("200", `{"orderId":"1","status":"waitbuyerpay","orderItemList":[]}`)},
+		{fuzzDetails, 200, "", env("200", `{"orderId":"1","status":"waitbuyerpay","orderItemList":[{"productId":0,"quantity":1},null]}`)},
+		{fuzzDetails, 200, "", env("200", `{"orderId":"1","status":"waitbuyerpay","orderItemList":[{"productId":1,"quantity":1.5}]}`)},
 		{fuzzTrace, 200, "", env("200", `{"orderId":"1","status":"waitbuyerreceive","logistics":{"channelCode":"YTO","logisticNo":"YT1"}}`)},
 		{fuzzTrace, 200, "", env("200", `{"orderId":"1","status":"waitsellersend"}`)},
 		{fuzzTraceRef, 200, "", env("200", traceAnswer)},
@@ -282,6 +286,7 @@ func FuzzResponses(f *testing.F) {
 				if st.Parcel != nil && st.Parcel.BillNo == "" {
 					t.Fatalf("details names a parcel without a bill number: %+v", st)
 				}
+				checkLines(t, st, ft.body)
 			} else if st != nil {
 				got = st
 			}
@@ -320,6 +325,30 @@ func FuzzResponses(f *testing.F) {
 			t.Fatalf("op %d: permanent error %v from HTTP %d %q, which is no Depal envelope", op, err2, ft.status, body)
 		}
 	})
+}
+
+// checkLines asserts the lines of a successful details: every one a
+// positive product with a quantity of at least 1, one per entry of the
+// answer's orderItemList, and nil (never empty) when that list is empty
+// or absent: the provider said nothing.
+func checkLines(t *testing.T, st *providers.OrderStatus, body []byte) {
+	t.Helper()
+	if st.Lines != nil && len(st.Lines) == 0 {
+		t.Fatalf("details lines empty but not nil: %+v", st)
+	}
+	for i, l := range st.Lines {
+		if l.ProductID <= 0 || l.Quantity < 1 {
+			t.Fatalf("details line %d without a product or a quantity: %+v from %q", i, l, body)
+		}
+	}
+	var env envelope
+	var d detailData
+	if json.Unmarshal(body, &env) != nil || json.Unmarshal(env.Data, &d) != nil {
+		t.Fatalf("details succeeded on an answer the test cannot decode: %q", body)
+	}
+	if len(st.Lines) != len(d.OrderItemList) {
+		t.Fatalf("details has %d lines, the answer %d items: %q", len(st.Lines), len(d.OrderItemList), body)
+	}
 }
 
 // providerEnvelope returns the envelope of an answer that is Depal's own:

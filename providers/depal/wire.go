@@ -162,6 +162,18 @@ type detailData struct {
 		ChannelCode string `json:"channelCode"`
 		LogisticNo  string `json:"logisticNo"`
 	} `json:"logistics"`
+	OrderItemList []orderItem `json:"orderItemList"`
+}
+
+// orderItem is one product line of the order (orderItemList). Depal
+// documents the list but PROVIDERS.md gives no fields: the shape
+// {productId, skuId, quantity} is inferred (the names of its cargo lines,
+// as 1688's order items carry them), agreed with the simulator. Each field
+// may come as a JSON number or a string.
+type orderItem struct {
+	ProductID flexString `json:"productId"`
+	SkuID     flexString `json:"skuId"`
+	Quantity  flexString `json:"quantity"`
 }
 
 // cancelBody is the body of the cancel call.

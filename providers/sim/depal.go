@@ -419,6 +419,17 @@ type dDetailData struct {
 	Logistics          *dLogistics `json:"logistics,omitempty"`
 	CreateTime         string      `json:"createTime"`
 	PayTime            string      `json:"payTime,omitempty"`
+	// OrderItemList are the lines this order holds (a partial create's
+	// without the refused line).
+	OrderItemList []dOrderItem `json:"orderItemList"`
+}
+
+// dOrderItem is one product line of a details answer (Depal documents
+// orderItemList; the fields are the inferred shape the client reads).
+type dOrderItem struct {
+	ProductID int64  `json:"productId"`
+	SkuID     string `json:"skuId"`
+	Quantity  int    `json:"quantity"`
 }
 
 // dDetail answers details by orderId or, failing that, by outOrderId (the
@@ -457,6 +468,10 @@ func (s *Sim) dDetail(body []byte, unfiltered bool) (code, msg string, data any,
 		ProductTotalAmount: providers.FormatYuan(o.goods), FreightTotalAmount: providers.FormatYuan(o.freight),
 		ServiceTotalAmount: providers.FormatYuan(o.service),
 		CreateTime:         formatTime(o.created), PayTime: formatTime(o.payTime(s.tl, now)),
+		OrderItemList: make([]dOrderItem, 0, len(o.lines)),
+	}
+	for _, l := range o.lines {
+		d.OrderItemList = append(d.OrderItemList, dOrderItem{ProductID: l.ProductID, SkuID: l.SkuID, Quantity: l.Quantity})
 	}
 	if d.Status == statusCancel {
 		if o.cancelledAt.IsZero() {

@@ -50,6 +50,10 @@
 // with a second create call that made orders (a split or a partial create
 // is one create; a late commit counts when it is made).
 //
+// Details answers carry the product lines each order holds (Xportcn
+// productItems, Depal orderItemList): a split create's parts their own
+// lines, a partial create's order its lines without the refused one.
+//
 // Behaviour is deterministic and computable from the cart: see UnitPrice,
 // Freight, ServiceFee, PlannedQuote, Parts, PlannedErrorBase and the
 // Product* constants, and Timeline. Counters are served at GET

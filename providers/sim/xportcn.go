@@ -482,12 +482,24 @@ type xLogisticsTrace struct {
 	LogisticsSteps  []xLogisticsStep `json:"logisticsSteps"`
 }
 
+// xProductItem is one product line of a details answer: 1688's
+// productItems entry, with the fields the client reads (inferred shape,
+// see providers/xportcn: skuID carries the cart line's specId).
+type xProductItem struct {
+	ProductID int64  `json:"productID"`
+	SkuID     string `json:"skuID"`
+	Quantity  int    `json:"quantity"`
+}
+
 type xDetailData struct {
 	BaseInfo        xBaseInfo `json:"baseInfo"`
 	NativeLogistics struct {
 		LogisticsItems []xLogisticsItem `json:"logisticsItems"`
 	} `json:"nativeLogistics"`
 	LogisticsTrace []xLogisticsTrace `json:"logisticsTrace"`
+	// ProductItems are the lines this order holds: a split create's part
+	// its own, a partial create's without the refused line.
+	ProductItems []xProductItem `json:"productItems"`
 }
 
 func (s *Sim) xDetail(body []byte) (int, string, any) {
@@ -506,6 +518,10 @@ func (s *Sim) xDetail(body []byte) (int, string, any) {
 		ID: o.id, OutOrderID: o.outOrderID, Status: o.statusAt(s.tl, now), TotalAmount: o.total(),
 		ShippingFee: o.freight, CreateTime: formatTime(o.created), PayTime: formatTime(o.payTime(s.tl, now)),
 	}}
+	d.ProductItems = make([]xProductItem, 0, len(o.lines))
+	for _, l := range o.lines {
+		d.ProductItems = append(d.ProductItems, xProductItem{ProductID: l.ProductID, SkuID: l.SkuID, Quantity: l.Quantity})
+	}
 	d.NativeLogistics.LogisticsItems = []xLogisticsItem{}
 	d.LogisticsTrace = []xLogisticsTrace{}
 	if steps := o.parcelAt(s.tl, now); len(steps) > 0 {

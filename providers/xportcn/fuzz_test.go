@@ -144,6 +144,10 @@ func FuzzResponses(f *testing.F) {
 		{fuzzDetails, 200, "", `{"code":200,"data":{"baseInfo":{"status":"waitsellersend","totalAmount":-5},"nativeLogistics":{"logisticsItems":[{}]}}}`},
 		{fuzzDetails, 401, "", `{"code":401,"msg":"bad signature"}`},
 		{fuzzDetails, 200, "", `{"code":200,"data":[]}`},
+		{fuzzDetails, 200, "", `{"code":200,"data":{"baseInfo":{"status":"waitbuyerpay"},"productItems":[{"productID":623456789012,"skuID":"s1","quantity":2},{"productID":"7","skuID":8,"quantity":"1"}]}}`},
+		{fuzzDetails, 200, "", `{"code":200,"data":{"baseInfo":{"status":"waitbuyerpay"},"productItems":[]}}`},
+		{fuzzDetails, 200, "", `{"code":200,"data":{"baseInfo":{"status":"waitbuyerpay"},"productItems":[{"productID":0,"quantity":1},null]}}`},
+		{fuzzDetails, 200, "", `{"code":200,"data":{"baseInfo":{"status":"waitbuyerpay"},"productItems":[{"productID":1,"quantity":1.5}]}}`},
 		{fuzzTrace, 200, "", traceAnswer},
 		{fuzzTrace, 200, "", `{"code":200,"data":{"baseInfo":{"status":"waitsellersend"}}}`},
 		{fuzzTraceRef, 200, "", traceAnswer},
@@ -259,6 +263,7 @@ func FuzzResponses(f *testing.F) {
 				if st.Parcel != nil && st.Parcel.BillNo == "" && st.Parcel.Carrier == "" {
 					t.Fatalf("details names an empty parcel: %+v", st)
 				}
+				checkLines(t, st, body)
 			} else if st != nil {
 				got = st
 			}
@@ -291,6 +296,30 @@ func FuzzResponses(f *testing.F) {
 			t.Fatalf("op %d: permanent error %v from HTTP %d %q, which is no provider refusal", op, err, st, body)
 		}
 	})
+}
+
+// checkLines asserts the lines of a successful details: every one a
+// positive product with a quantity of at least 1, one per entry of the
+// answer's productItems, and nil (never empty) when that list is empty or
+// absent: the provider said nothing.
+func checkLines(t *testing.T, st *providers.OrderStatus, body []byte) {
+	t.Helper()
+	if st.Lines != nil && len(st.Lines) == 0 {
+		t.Fatalf("details lines empty but not nil: %+v", st)
+	}
+	for i, l := range st.Lines {
+		if l.ProductID <= 0 || l.Quantity < 1 {
+			t.Fatalf("details line %d without a product or a quantity: %+v from %q", i, l, body)
+		}
+	}
+	var env envelope
+	var d detailData
+	if json.Unmarshal(body, &env) != nil || json.Unmarshal(env.Data, &d) != nil {
+		t.Fatalf("details succeeded on an answer the test cannot decode: %q", body)
+	}
+	if len(st.Lines) != len(d.ProductItems) {
+		t.Fatalf("details has %d lines, the answer %d items: %q", len(st.Lines), len(d.ProductItems), body)
+	}
 }
 
 // refusalEnvelope reports whether an answer is the provider's own refusal

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"orderflow/providers"
+	"orderflow/providers/internal/wirejson"
 )
 
 // The codes of the permanent errors this client makes up itself (the
@@ -355,12 +356,19 @@ func (c *Client) details(ctx context.Context, op, orderID string) (*detailData, 
 // Details fetches an order's status: baseInfo.status mapped with
 // providers.MapStatus (a word it does not know gives StateUnknown with Raw
 // kept, not an error), Total from baseInfo.totalAmount, and the Parcel from
-// the first nativeLogistics item once it names a bill number. Envelope code
-// 404 is providers.ErrNotFound.
+// the first nativeLogistics item once it names a bill number, Lines from
+// productItems (nil when the answer has none). Envelope code 404 is
+// providers.ErrNotFound. A product item without a positive integer
+// productID or an integer quantity of at least 1 is a malformed answer: a
+// *providers.TransientError.
 func (c *Client) Details(ctx context.Context, orderID string) (*providers.OrderStatus, error) {
 	data, err := c.details(ctx, opDetail, orderID)
 	if err != nil {
 		return nil, err
+	}
+	lines, err := linesOf(data.ProductItems)
+	if err != nil {
+		return nil, c.malformed(opDetail, false, err)
 	}
 	st, _ := providers.MapStatus(data.BaseInfo.Status)
 	s := &providers.OrderStatus{
@@ -368,11 +376,29 @@ func (c *Client) Details(ctx context.Context, orderID string) (*providers.OrderS
 		State:   st,
 		Raw:     data.BaseInfo.Status,
 		Total:   int64(data.BaseInfo.TotalAmount),
+		Lines:   lines,
 	}
 	if items := data.NativeLogistics.LogisticsItems; len(items) > 0 && (items[0].LogisticsBillNo != "" || items[0].LogisticsCompanyName != "") {
 		s.Parcel = &providers.ParcelRef{Carrier: items[0].LogisticsCompanyName, BillNo: string(items[0].LogisticsBillNo)}
 	}
 	return s, nil
+}
+
+// linesOf reads a details answer's productItems: nil for none (no list,
+// null or empty: the provider did not say), else every item in order.
+func linesOf(items []productItem) ([]providers.OrderLine, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	lines := make([]providers.OrderLine, 0, len(items))
+	for i, it := range items {
+		l, err := wirejson.OrderLine(fmt.Sprintf("productItems[%d]", i), it.ProductID, it.SkuID, it.Quantity)
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, l)
+	}
+	return lines, nil
 }
 
 // Trace fetches the order's details again and returns the logisticsTrace

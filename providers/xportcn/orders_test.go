@@ -442,6 +442,29 @@ func TestDetails(t *testing.T) {
 			answer: `{"code":200,"data":{"baseInfo":{"status":"waitlogisticstakein","totalAmount":5}}}`,
 			want:   &providers.OrderStatus{OrderID: "9", State: providers.StateUnknown, Raw: "waitlogisticstakein", Total: 5},
 		},
+		{
+			name: "product lines, numbers or strings",
+			answer: `{"code":200,"data":{"baseInfo":{"status":"waitbuyerpay"},"productItems":[
+				{"productID":623456789012,"skuID":"b5f2c0e1d8a9","quantity":2,"name":"cup","price":948},
+				{"productID":"623456789013","skuID":5012345678901,"quantity":"1"},
+				{"productID":623456789014,"quantity":3}]}}`,
+			want: &providers.OrderStatus{OrderID: "9", State: providers.StateAwaitingPayment, Raw: "waitbuyerpay",
+				Lines: []providers.OrderLine{
+					{ProductID: 623456789012, SkuID: "b5f2c0e1d8a9", Quantity: 2},
+					{ProductID: 623456789013, SkuID: "5012345678901", Quantity: 1},
+					{ProductID: 623456789014, Quantity: 3},
+				}},
+		},
+		{
+			name:   "empty product items say nothing",
+			answer: `{"code":200,"data":{"baseInfo":{"status":"waitbuyerpay"},"productItems":[]}}`,
+			want:   &providers.OrderStatus{OrderID: "9", State: providers.StateAwaitingPayment, Raw: "waitbuyerpay"},
+		},
+		{
+			name:   "null product items say nothing",
+			answer: `{"code":200,"data":{"baseInfo":{"status":"waitbuyerpay"},"productItems":null}}`,
+			want:   &providers.OrderStatus{OrderID: "9", State: providers.StateAwaitingPayment, Raw: "waitbuyerpay"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -455,6 +478,32 @@ func TestDetails(t *testing.T) {
 				t.Errorf("OrderStatus = %+v, want %+v", st, tt.want)
 			}
 			assertJSON(t, f.requests()[0].Body, `{"orderId":"9"}`)
+		})
+	}
+	// A product line that cannot be read is a malformed answer, as a
+	// malformed amount is: transient, never a status without it.
+	for name, items := range map[string]string{
+		"productID not a number": `[{"productID":"x","skuID":"s","quantity":1}]`,
+		"productID zero":         `[{"productID":0,"skuID":"s","quantity":1}]`,
+		"productID missing":      `[{"skuID":"s","quantity":1}]`,
+		"quantity zero":          `[{"productID":1,"skuID":"s","quantity":0}]`,
+		"quantity negative":      `[{"productID":1,"skuID":"s","quantity":-2}]`,
+		"quantity fractional":    `[{"productID":1,"skuID":"s","quantity":1.5}]`,
+		"quantity missing":       `[{"productID":1,"skuID":"s"}]`,
+		"quantity too large":     `[{"productID":1,"skuID":"s","quantity":4294967296}]`,
+		"a null line":            `[{"productID":1,"skuID":"s","quantity":1},null]`,
+		"a line not an object":   `["x"]`,
+		"skuID an object":        `[{"productID":1,"skuID":{},"quantity":1}]`,
+		"items not a list":       `{"productID":1}`,
+	} {
+		t.Run("malformed line: "+name, func(t *testing.T) {
+			c, f := setup(t)
+			f.on(DefaultDetailPath, answer(`{"code":200,"data":{"baseInfo":{"status":"waitbuyerpay"},"productItems":`+items+`}}`))
+			st, err := c.Details(context.Background(), "9")
+			var te *providers.TransientError
+			if st != nil || !errors.As(err, &te) {
+				t.Fatalf("Details = %+v, %v; want a *providers.TransientError", st, err)
+			}
 		})
 	}
 	t.Run("not found", func(t *testing.T) {

@@ -297,6 +297,18 @@ type detailData struct {
 	BaseInfo        baseInfo        `json:"baseInfo"`
 	NativeLogistics nativeLogistics `json:"nativeLogistics"`
 	LogisticsTrace  []traceEntry    `json:"logisticsTrace"`
+	ProductItems    []productItem   `json:"productItems"`
+}
+
+// productItem is one product line of the order (1688's TradeInfo
+// productItems). PROVIDERS.md names the list but not its fields: the shape
+// {productID, skuID, quantity} is inferred from 1688's own productItems,
+// agreed with the simulator, with skuID carrying the spec the cart line
+// was created with. Each field may come as a JSON number or a string.
+type productItem struct {
+	ProductID flexString `json:"productID"`
+	SkuID     flexString `json:"skuID"`
+	Quantity  flexString `json:"quantity"`
 }
 
 // baseInfo is the order part of a details answer.

@@ -1,11 +1,16 @@
 // Package wirejson holds the lenient JSON types both provider clients
-// decode answers with.
+// decode answers with, and the checks of the fields they share.
 package wirejson
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"orderflow/providers"
 )
 
 // Text is a string on the wire that some answers send as a JSON number (a
@@ -37,4 +42,24 @@ func (t *Text) UnmarshalJSON(b []byte) error {
 		*t = Text(n.String())
 	}
 	return nil
+}
+
+// maxQuantity bounds a line's quantity so that it fits an int everywhere.
+const maxQuantity = math.MaxInt32
+
+// OrderLine reads one product line of an order details answer, its fields
+// as received: productID a positive integer, quantity an integer of at
+// least 1 (both as a JSON number or a numeric string), skuID any text
+// (empty allowed, as an Item's). Anything else is an error naming field
+// (the line's JSON path, e.g. "productItems[1]"): a malformed answer.
+func OrderLine(field string, productID, skuID, quantity Text) (providers.OrderLine, error) {
+	pid, err := strconv.ParseInt(strings.TrimSpace(string(productID)), 10, 64)
+	if err != nil || pid <= 0 {
+		return providers.OrderLine{}, fmt.Errorf("%s: product id %.40q is not a positive integer", field, string(productID))
+	}
+	q, err := strconv.ParseInt(strings.TrimSpace(string(quantity)), 10, 64)
+	if err != nil || q < 1 || q > maxQuantity {
+		return providers.OrderLine{}, fmt.Errorf("%s: quantity %.40q is not an integer from 1 to %d", field, string(quantity), maxQuantity)
+	}
+	return providers.OrderLine{ProductID: pid, SkuID: string(skuID), Quantity: int(q)}, nil
 }
