@@ -62,6 +62,7 @@ type order struct {
 	polls      int
 	words      []string
 	cancelled  bool
+	lines      []providers.OrderLine // nil: the provider does not say
 }
 
 var _ providers.Provider = (*Fake)(nil)
@@ -91,15 +92,15 @@ func (f *Fake) SetCreateDelay(d time.Duration) {
 func (f *Fake) Precreate(outOrderID string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.make(outOrderID, Normal, f.now())
+	return f.make(outOrderID, Normal, f.now(), nil)
 }
 
 // make records a provider order made at at; the lock is held.
-func (f *Fake) make(outOrderID string, words []string, at time.Time) string {
+func (f *Fake) make(outOrderID string, words []string, at time.Time, lines []providers.OrderLine) string {
 	f.seq++
 	id := fmt.Sprintf("%s-%d", f.name, f.seq)
 	f.created[outOrderID] = append(f.created[outOrderID], id)
-	f.byID[id] = &order{outOrderID: outOrderID, words: words}
+	f.byID[id] = &order{outOrderID: outOrderID, words: words, lines: lines}
 	f.madeAt[id] = at
 	return id
 }
@@ -165,21 +166,27 @@ func (f *Fake) Create(ctx context.Context, req *providers.OrderRequest, _ *provi
 		words = p.Words
 	}
 	at := f.now()
+	items := req.Items
+	var rejected []providers.RejectedItem
+	if p != nil && p.RejectLast && len(items) > 1 {
+		last := items[len(items)-1]
+		items = items[:len(items)-1]
+		rejected = []providers.RejectedItem{{ProductID: last.ProductID, SkuID: last.SkuID, Code: "500_004", Message: "out of stock"}}
+	}
+	lines := make([]providers.OrderLine, len(items))
+	for i, it := range items {
+		lines[i] = providers.OrderLine{ProductID: it.ProductID, SkuID: it.SkuID, Quantity: it.Quantity}
+	}
 	if p != nil && p.CommitDelay > 0 {
-		f.make(req.OutOrderID, words, at.Add(p.CommitDelay))
+		f.make(req.OutOrderID, words, at.Add(p.CommitDelay), lines)
 		return nil, &providers.UnknownOutcomeError{Op: "create", Err: errors.New("timed out while the provider was still working")}
 	}
-	id := f.make(req.OutOrderID, words, at)
+	id := f.make(req.OutOrderID, words, at, lines)
 	if p != nil && p.DropCreates > 0 {
 		p.DropCreates--
 		return nil, &providers.UnknownOutcomeError{Op: "create", Err: errors.New("connection dropped")}
 	}
-	pl := &providers.Placement{OrderIDs: []string{id}}
-	if p != nil && p.RejectLast && len(req.Items) > 1 {
-		last := req.Items[len(req.Items)-1]
-		pl.Rejected = []providers.RejectedItem{{ProductID: last.ProductID, SkuID: last.SkuID, Code: "500_004", Message: "out of stock"}}
-	}
-	return pl, nil
+	return &providers.Placement{OrderIDs: []string{id}, Rejected: rejected}, nil
 }
 
 // Lookup implements providers.Provider.
@@ -222,7 +229,7 @@ func (f *Fake) Details(_ context.Context, orderID string) (*providers.OrderStatu
 	}
 	o.polls++
 	st, _ := providers.MapStatus(word)
-	out := &providers.OrderStatus{OrderID: orderID, State: st, Raw: word}
+	out := &providers.OrderStatus{OrderID: orderID, State: st, Raw: word, Lines: o.lines}
 	if st == providers.StateShipped || st == providers.StateCompleted {
 		out.Parcel = &providers.ParcelRef{Carrier: "SF", BillNo: "SF" + orderID}
 	}

@@ -53,6 +53,12 @@ type Record struct {
 	// Rejected lists the lines the provider refused in a partial create
 	// (it made an order for the rest).
 	Rejected []providers.RejectedItem `json:"rejected,omitempty"`
+	// Adopted is set when the provider orders were found by a lookup, not
+	// answered by a create: their lines are checked against the request
+	// at the first poll that reports them (LinesChecked), since a lost
+	// answer may have been a partial create's.
+	Adopted      bool `json:"adopted,omitempty"`
+	LinesChecked bool `json:"linesChecked,omitempty"`
 
 	// PollStep is the place in the poll schedule of the next order poll
 	// (back to 0 when the status changes); TrackStep the same for parcel

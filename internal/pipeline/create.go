@@ -38,6 +38,9 @@ const (
 	ReasonPartialCreate  = "PARTIAL_CREATE"
 )
 
+// noteReconciled is the history note of an order adopted by a lookup.
+const noteReconciled = "reconciled"
+
 // errCancelledBeforeSend stops a create whose order was cancelled first.
 var errCancelledBeforeSend = errors.New("pipeline: cancelled before the create was sent")
 
@@ -86,7 +89,7 @@ func (h *Handlers) reconcile(ctx context.Context, j *job, r *orders.Record) erro
 	switch {
 	case err == nil:
 		j.log.Info("create reconciled: the provider has the order", "providerOrderIds", pl.OrderIDs)
-		return h.created(ctx, j, pl, "reconciled")
+		return h.created(ctx, j, pl, noteReconciled)
 	case errors.Is(err, providers.ErrNotFound):
 		wait, err := h.unsettled(ctx, r)
 		if err != nil {
@@ -299,6 +302,7 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 		}
 		r.ProviderOrderIDs = pl.OrderIDs
 		r.Rejected = pl.Rejected
+		r.Adopted = note == noteReconciled
 		now := h.cfg.Store.Now()
 		if partial {
 			if r.Apply(providers.EventParked, now, ReasonPartialCreate) || r.State == providers.StateNeedsReview {
@@ -318,6 +322,36 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 		return err
 	}
 	return h.enqueue(ctx, newPollTask(j.key, 0, 0))
+}
+
+// missingLines compares the lines the provider's orders hold with the
+// request's items. ok is false when a provider order did not say which
+// lines it holds (nothing can be concluded).
+func missingLines(items []providers.Item, sts []*providers.OrderStatus) (missing []providers.RejectedItem, ok bool) {
+	type line struct {
+		product int64
+		sku     string
+	}
+	held := map[line]int{}
+	for _, st := range sts {
+		if st.Lines == nil {
+			return nil, false
+		}
+		for _, l := range st.Lines {
+			held[line{l.ProductID, l.SkuID}] += l.Quantity
+		}
+	}
+	for _, it := range items {
+		k := line{it.ProductID, it.SkuID}
+		if got := held[k]; got < it.Quantity {
+			missing = append(missing, providers.RejectedItem{ProductID: it.ProductID, SkuID: it.SkuID,
+				Code: "NOT_IN_ORDER", Message: fmt.Sprintf("the provider's order holds %d of %d", got, it.Quantity)})
+			held[k] = 0
+		} else {
+			held[k] -= it.Quantity
+		}
+	}
+	return missing, true
 }
 
 func rejectedText(items []providers.RejectedItem) string {

@@ -402,3 +402,56 @@ func TestRepairSweepRequeuesALostStep(t *testing.T) {
 		t.Fatalf("a second sweep re-queued %d steps that are queued", n)
 	}
 }
+
+// A partial create whose answer was lost: the lookup finds the order, but
+// it lacks a line. Adopted as whole, it went on as a normal order; the
+// first poll's lines show what is missing and park it.
+func TestLostPartialCreateIsParkedWhenFound(t *testing.T) {
+	b := setupOnce(t, redistest.Mini(t), nil)
+	k := b.previewed(t, onceOrder("lostpart-1", 2))
+	b.fake.SetPlan(k.OutOrderID, fakeprovider.Plan{RejectLast: true, DropCreates: 1})
+	if err := b.create(k); providers.ClassOf(err) != providers.ClassUnknownOutcome {
+		t.Fatalf("first create: %v, want an unknown outcome", err)
+	}
+	if err := b.create(k); err != nil { // the lookup finds it
+		t.Fatal(err)
+	}
+	if r := b.get(t, k); r.State != providers.StateCreated || !r.Adopted {
+		t.Fatalf("after the lookup: %s adopted=%v", r.State, r.Adopted)
+	}
+	if err := b.h.ProcessTask(context.Background(), newPollTask(k, 0, 0).Task); err != nil {
+		t.Fatal(err)
+	}
+	r := b.get(t, k)
+	if r.State != providers.StateNeedsReview || r.Error == nil || r.Error.Code != ReasonPartialCreate ||
+		len(r.Rejected) != 1 || r.Rejected[0].ProductID != 623456789013 {
+		t.Fatalf("after the first poll: %s %+v rejected %+v; want needs_review PARTIAL_CREATE naming the second line", r.State, r.Error, r.Rejected)
+	}
+	if n := b.fake.Created(k.OutOrderID); n != 1 {
+		t.Fatalf("%d orders at the provider, want 1", n)
+	}
+}
+
+func TestMissingLines(t *testing.T) {
+	items := []providers.Item{{ProductID: 1, SkuID: "a", Quantity: 2}, {ProductID: 2, SkuID: "b", Quantity: 1}}
+	st := func(lines ...providers.OrderLine) *providers.OrderStatus { return &providers.OrderStatus{Lines: lines} }
+	for _, c := range []struct {
+		name    string
+		sts     []*providers.OrderStatus
+		missing int
+		ok      bool
+	}{
+		{"whole", []*providers.OrderStatus{st(providers.OrderLine{ProductID: 1, SkuID: "a", Quantity: 2}, providers.OrderLine{ProductID: 2, SkuID: "b", Quantity: 1})}, 0, true},
+		{"split by quantity", []*providers.OrderStatus{st(providers.OrderLine{ProductID: 1, SkuID: "a", Quantity: 1}), st(providers.OrderLine{ProductID: 1, SkuID: "a", Quantity: 1}, providers.OrderLine{ProductID: 2, SkuID: "b", Quantity: 1})}, 0, true},
+		{"a line missing", []*providers.OrderStatus{st(providers.OrderLine{ProductID: 1, SkuID: "a", Quantity: 2})}, 1, true},
+		{"short of quantity", []*providers.OrderStatus{st(providers.OrderLine{ProductID: 1, SkuID: "a", Quantity: 1}, providers.OrderLine{ProductID: 2, SkuID: "b", Quantity: 1})}, 1, true},
+		{"one part does not say", []*providers.OrderStatus{st(providers.OrderLine{ProductID: 1, SkuID: "a", Quantity: 2}), {}}, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, ok := missingLines(items, c.sts)
+			if len(m) != c.missing || ok != c.ok {
+				t.Errorf("missingLines = %+v, %v; want %d missing, %v", m, ok, c.missing, c.ok)
+			}
+		})
+	}
+}

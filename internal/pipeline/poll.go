@@ -61,7 +61,11 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 			r.PollStep = min(r.PollStep+1, len(h.cfg.PollSchedule)-1)
 			return nil
 		}
-		changed := r.Apply(providers.Reported(next), h.cfg.Store.Now(), raw)
+		changed := false
+		if r.Adopted && !r.LinesChecked {
+			changed = h.checkAdoptedLines(r, statuses)
+		}
+		changed = r.Apply(providers.Reported(next), h.cfg.Store.Now(), raw) || changed
 		if parcel != nil && r.Parcel == nil {
 			r.Parcel = parcel
 		}
@@ -82,6 +86,26 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 		}
 	}
 	return h.nextPoll(ctx, j, r)
+}
+
+// checkAdoptedLines parks an adopted order whose provider orders lack some
+// of the request's lines: the create whose answer was lost was a partial
+// one. It reports whether the state changed.
+func (h *Handlers) checkAdoptedLines(r *orders.Record, sts []*providers.OrderStatus) bool {
+	missing, ok := missingLines(r.Request.Items, sts)
+	if !ok {
+		return false // the provider does not say; the next poll asks again
+	}
+	r.LinesChecked = true
+	if len(missing) == 0 {
+		return false
+	}
+	r.Rejected = missing
+	if !r.Apply(providers.EventParked, h.cfg.Store.Now(), ReasonPartialCreate) {
+		return false
+	}
+	r.Error = &orders.ErrorInfo{Code: ReasonPartialCreate, Message: "the order found at the provider lacks " + rejectedText(missing)}
+	return true
 }
 
 // nextPoll enqueues the order's next poll, scheduled by its poll step.
