@@ -85,6 +85,8 @@ func AdminHandler(cfg AdminConfig) *Admin {
 	mux.Handle("/monitoring/", guard(cfg.Token, "/monitoring/", ui))
 	mux.Handle("POST /callbacks/xportcn", pushHandler(w, log))
 	mux.Handle("POST /v1/orders", guard(cfg.Token, "", submitHandler(w)))
+	mux.Handle("GET /v1/orders", guard(cfg.Token, "", listHandler(w)))
+	mux.Handle("GET /v1/orders/find/{id}", guard(cfg.Token, "", findHandler(w)))
 	mux.Handle("GET /v1/orders/{provider}/{outOrderId}", guard(cfg.Token, "", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		k := orders.Key{Provider: r.PathValue("provider"), OutOrderID: r.PathValue("outOrderId")}
 		rec, err := w.Store().Get(r.Context(), k)

@@ -66,6 +66,8 @@ func TestAdminToken(t *testing.T) {
 		{"GET", "/monitoring/api/queues", nil, false},
 		{"POST", "/v1/orders", orderJSON, false},
 		{"GET", "/v1/orders/depal/http-1", nil, false},
+		{"GET", "/v1/orders?state=received", nil, false},
+		{"GET", "/v1/orders/find/9001", nil, false},
 	} {
 		t.Run(c.method+c.path, func(t *testing.T) {
 			code, _ := do(t, c.method, ts.URL+c.path, "", c.body)

@@ -7,6 +7,8 @@
 //	enqueue status [--json] [--provider P] [--redis URL] OUTORDERID...
 //	enqueue watch  [--interval D] [--provider P] [--redis URL] [OUTORDERID...]
 //	enqueue cancel [--provider P] [--redis URL] OUTORDERID
+//	enqueue list   [--state S]... [--provider P] [--since D] [--limit N] [--json] [--redis URL]
+//	enqueue find   [--json] [--redis URL] ID
 //
 // Flags may come before or after the arguments; "--" ends the flags. An
 // OUTORDERID may be written PROVIDER/OUTORDERID instead of using --provider.
@@ -69,6 +71,22 @@
 // "<provider>/<id>: not cancellable: <state>" for an order that is paid,
 // shipped, delivered or ended.
 //
+// # list
+//
+// Prints the orders in the states asked for (--state, repeatable or
+// comma-separated; default every state), newest entry into the state
+// first, at most --limit (default 50): one line per order, "provider
+// outOrderId state age error-code" (age: since it entered the state; "-"
+// for no error). --since D keeps orders that entered their state within D.
+// With --json, each record as one line of JSON. Answered from the
+// per-state index, never a scan.
+//
+// # find
+//
+// Prints the order that owns a provider order id or a parcel tracking
+// number, at either provider, as status does (--json likewise); an id no
+// order owns exits 1.
+//
 // # Settings
 //
 // REDIS_URL (redis://, rediss:// or redis-sentinel://; unset:
@@ -81,7 +99,7 @@
 //	0  success: every order accepted or duplicate; status found every id;
 //	   watch saw every order end; cancel requested
 //	1  an order was invalid or the batch unreadable; an id was not found or
-//	   ambiguous; not cancellable; interrupted
+//	   ambiguous (find: no order owns it); not cancellable; interrupted
 //	2  Redis could not be reached, or failed mid-way; a bad setting
 //	   (REDIS_URL, ORDER_DEADLINE) or a usage error
 package cli
@@ -125,6 +143,8 @@ const usage = `usage:
   enqueue status [--json] [--provider P] [--redis URL] OUTORDERID...
   enqueue watch  [--interval D] [--provider P] [--redis URL] [OUTORDERID...]
   enqueue cancel [--provider P] [--redis URL] OUTORDERID
+  enqueue list   [--state S]... [--provider P] [--since D] [--limit N] [--json] [--redis URL]
+  enqueue find   [--json] [--redis URL] ID
 An OUTORDERID may be written PROVIDER/OUTORDERID.
 Settings: REDIS_URL (default redis://127.0.0.1:6380), ORDER_DEADLINE (default 720h).
 Exit status: 0 done, 1 invalid/not found/not cancellable/interrupted, 2 Redis or settings trouble.
@@ -150,6 +170,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		run = runWatch
 	case "cancel":
 		run = runCancel
+	case "list":
+		run = runList
+	case "find":
+		run = runFind
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitOK

@@ -239,6 +239,8 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // ordersCollector reports orders by state from a callback on each scrape.
+// The callback reads the fleet-wide counts in Redis, so every pod reports
+// the same values: dashboards take max() across pods, never sum().
 type ordersCollector struct {
 	desc *prometheus.Desc
 
@@ -248,7 +250,7 @@ type ordersCollector struct {
 
 func newOrdersCollector() *ordersCollector {
 	return &ordersCollector{desc: prometheus.NewDesc("orderflow_orders",
-		"Orders known, by provider and current state.", []string{"provider", "state"}, nil)}
+		"Live (not ended) orders by provider and current state: a fleet-wide gauge read from Redis's counts at scrape time, the same on every pod (aggregate with max(), not sum()).", []string{"provider", "state"}, nil)}
 }
 
 func (c *ordersCollector) set(count func() map[string]map[string]int64) {

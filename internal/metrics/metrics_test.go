@@ -141,7 +141,7 @@ func TestOrdersInState(t *testing.T) {
 	counts := map[string]map[string]int64{"xportcn": {"created": 3, "paid": 1}}
 	m.OrdersInState(func() map[string]map[string]int64 { return counts })
 	want := `
-# HELP orderflow_orders Orders known, by provider and current state.
+# HELP orderflow_orders Live (not ended) orders by provider and current state: a fleet-wide gauge read from Redis's counts at scrape time, the same on every pod (aggregate with max(), not sum()).
 # TYPE orderflow_orders gauge
 orderflow_orders{provider="xportcn",state="created"} 3
 orderflow_orders{provider="xportcn",state="paid"} 1
@@ -152,7 +152,7 @@ orderflow_orders{provider="xportcn",state="paid"} 1
 	// The values move with the callback's answer at the next scrape.
 	counts = map[string]map[string]int64{"xportcn": {"created": 2, "paid": 2}, "depal": {"failed": 1}}
 	want = `
-# HELP orderflow_orders Orders known, by provider and current state.
+# HELP orderflow_orders Live (not ended) orders by provider and current state: a fleet-wide gauge read from Redis's counts at scrape time, the same on every pod (aggregate with max(), not sum()).
 # TYPE orderflow_orders gauge
 orderflow_orders{provider="depal",state="failed"} 1
 orderflow_orders{provider="xportcn",state="created"} 2

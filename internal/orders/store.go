@@ -25,6 +25,18 @@ const (
 	// they were received (unix ms): what the deadline sweep reads.
 	receivedKey  = "orderflow:orders:received"
 	recordPrefix = "orderflow:order:"
+	// countsKey is a hash "provider/state" -> how many live orders are in
+	// that state (fields of ended states are never written), plus the
+	// field countsMarker, so that the hash exists once built.
+	countsKey    = "orderflow:counts"
+	countsMarker = "_built"
+	// statePrefix + provider + ":" + state is a sorted set of the
+	// outOrderIds of that provider's orders in that state, scored by the
+	// time (unix ms) they entered it: what list pages through.
+	statePrefix = "orderflow:state:"
+	// parcelPrefix + provider + ":" + billNo -> outOrderId of the order
+	// whose parcel has that tracking number; it expires with the record.
+	parcelPrefix = "orderflow:parcel:"
 )
 
 // Sentinels.
@@ -81,13 +93,21 @@ func (s *Store) Now() time.Time { return s.cfg.Now() }
 func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrderID }
 
 // writeScript writes a record if its stored version is the expected one,
-// appends its events to the stream, and keeps the live index and the
-// retention in step, all in one atomic step.
+// appends its events to the stream, and keeps the live index, the counts,
+// the per-state index, the parcel index and the retention in step, all in
+// one atomic step.
 //
 // KEYS[1] -> the record hash (fields v: version, doc: JSON)
 // KEYS[2] -> the event stream
 // KEYS[3] -> the live index hash
 // KEYS[4] -> the live orders by time received (sorted set)
+// KEYS[5] -> the counts hash (fields provider/state)
+// KEYS[6] -> the per-state index of the state written (sorted set)
+// KEYS[7] -> the per-state index of the state before (sorted set; KEYS[6]
+//
+//	again on a create)
+//
+// KEYS[8] -> optional: the parcel index key of the record's bill number
 // ARGV[1] -> expected version ("0": the record must not exist)
 // ARGV[2] -> new version
 // ARGV[3] -> record JSON
@@ -97,7 +117,18 @@ func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrd
 // ARGV[7] -> stream MAXLEN (approximate)
 // ARGV[8] -> time received, unix ms (the sorted set's score)
 // ARGV[9] -> number of events n; then n groups of 12: field/value pairs
+// ARGV[10+12n]   -> the state before ("" on a create)
+// ARGV[10+12n+1] -> "1" when the state before was live (counted)
+// ARGV[10+12n+2] -> now, unix ms (the per-state index score on a move)
+// ARGV[10+12n+3] -> outOrderId (the per-state index member)
+// ARGV[10+12n+4] -> provider
+// ARGV[10+12n+5] -> the state written
+// ARGV[10+12n+6] -> trim KEYS[6] below this score ("": a live state, keep)
 // Returns 1 when written, 0 on a version mismatch.
+//
+// The counts are kept only once the counts hash exists (countsScript
+// builds it from the live index the first time it is read), so a write
+// never starts a partial hash.
 var writeScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'v')
 if (cur or '0') ~= ARGV[1] then return 0 end
@@ -121,6 +152,60 @@ for i = 0, n - 1 do
     ARGV[b], ARGV[b+1], ARGV[b+2], ARGV[b+3], ARGV[b+4], ARGV[b+5],
     ARGV[b+6], ARGV[b+7], ARGV[b+8], ARGV[b+9], ARGV[b+10], ARGV[b+11])
 end
+local a = 10 + n * 12
+local from, fromLive, now, id, prov, to, trim =
+  ARGV[a], ARGV[a+1], ARGV[a+2], ARGV[a+3], ARGV[a+4], ARGV[a+5], ARGV[a+6]
+if from ~= to then
+  if from ~= '' then redis.call('ZREM', KEYS[7], id) end
+  redis.call('ZADD', KEYS[6], now, id)
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    if fromLive == '1' then redis.call('HINCRBY', KEYS[5], prov .. '/' .. from, -1) end
+    if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[5], prov .. '/' .. to, 1) end
+  end
+else
+  redis.call('ZADD', KEYS[6], 'NX', now, id)
+end
+if trim ~= '' then redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. trim) end
+if KEYS[8] then
+  if ARGV[4] ~= '0' then
+    redis.call('SET', KEYS[8], id, 'PX', ARGV[4])
+  else
+    redis.call('SET', KEYS[8], id)
+  end
+end
+return 1
+`)
+
+// countsScript builds the counts hash and the per-state index of the live
+// orders from the live index, once: when the counts hash already exists it
+// does nothing, so two pods cannot both add. Records written before the
+// counts existed are counted this way; the per-state index gets those
+// orders scored by their time received (the time they entered their state
+// is not known), without changing an entry a write already made.
+//
+// KEYS[1] -> the counts hash
+// KEYS[2] -> the live index hash
+// KEYS[3] -> the live orders by time received (sorted set)
+// ARGV[1] -> the per-state index key prefix ("orderflow:state:")
+// ARGV[2] -> now, unix ms (the score of an order not in KEYS[3])
+// Returns 1 when it built the counts, 0 when they existed.
+var countsScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local live = redis.call('HGETALL', KEYS[2])
+local counts = {}
+for i = 1, #live, 2 do
+  local key, state = live[i], live[i+1]
+  local slash = string.find(key, '/', 1, true)
+  if slash then
+    local prov, id = string.sub(key, 1, slash - 1), string.sub(key, slash + 1)
+    local f = prov .. '/' .. state
+    counts[f] = (counts[f] or 0) + 1
+    local score = redis.call('ZSCORE', KEYS[3], key) or ARGV[2]
+    redis.call('ZADD', ARGV[1] .. prov .. ':' .. state, 'NX', score, id)
+  end
+end
+redis.call('HSET', KEYS[1], '` + countsMarker + `', '1')
+for f, c in pairs(counts) do redis.call('HSET', KEYS[1], f, c) end
 return 1
 `)
 
@@ -154,7 +239,7 @@ func (s *Store) Create(ctx context.Context, req providers.OrderRequest) (*Record
 	r.State = providers.StateReceived
 	r.History = []Transition{{State: providers.StateReceived, At: now}}
 	for {
-		ok, err := s.write(ctx, r, 0)
+		ok, err := s.writeEvents(ctx, r, 0, providers.StateUnknown, r.History)
 		if err != nil {
 			return nil, false, err
 		}
@@ -190,7 +275,7 @@ func (s *Store) Update(ctx context.Context, k Key, fn func(r *Record) error) (*R
 		if err := checkMoves(from, r.History[hist:]); err != nil {
 			return nil, fmt.Errorf("orders: update %s: %w", k, err)
 		}
-		ok, err := s.writeEvents(ctx, r, prev, r.History[hist:])
+		ok, err := s.writeEvents(ctx, r, prev, from, r.History[hist:])
 		if err != nil {
 			return nil, err
 		}
@@ -213,13 +298,18 @@ func checkMoves(from providers.State, added []Transition) error {
 	return nil
 }
 
-func (s *Store) write(ctx context.Context, r *Record, prev int64) (bool, error) {
-	return s.writeEvents(ctx, r, prev, r.History)
+// StateKey is the Redis key of the per-state index of provider's orders
+// in state st.
+func StateKey(provider string, st providers.State) string {
+	return statePrefix + provider + ":" + string(st)
 }
 
-func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, events []Transition) (bool, error) {
+func parcelKey(provider, billNo string) string { return parcelPrefix + provider + ":" + billNo }
+
+func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from providers.State, events []Transition) (bool, error) {
 	r.Version = prev + 1
-	r.UpdatedAt = s.cfg.Now().UTC()
+	now := s.cfg.Now().UTC()
+	r.UpdatedAt = now
 	doc, err := json.Marshal(r)
 	if err != nil {
 		return false, fmt.Errorf("orders: encode %s: %w", r.Key(), err)
@@ -242,7 +332,23 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, events [
 			"providerOrderId", strings.Join(r.ProviderOrderIDs, ","),
 			"error", errText)
 	}
-	keys := []string{RecordKey(r.Key()), EventStream, liveKey, receivedKey}
+	fromLive, trim := "0", ""
+	if from != providers.StateUnknown && !from.Terminal() {
+		fromLive = "1"
+	}
+	if r.Terminal() {
+		trim = strconv.FormatInt(now.Add(-s.cfg.Retention).UnixMilli(), 10)
+	}
+	args = append(args, string(from), fromLive, now.UnixMilli(), r.OutOrderID, r.Provider, string(r.State), trim)
+	to := StateKey(r.Provider, r.State)
+	before := to
+	if from != providers.StateUnknown {
+		before = StateKey(r.Provider, from)
+	}
+	keys := []string{RecordKey(r.Key()), EventStream, liveKey, receivedKey, countsKey, to, before}
+	if r.Parcel != nil && r.Parcel.BillNo != "" {
+		keys = append(keys, parcelKey(r.Provider, r.Parcel.BillNo))
+	}
 	n, err := writeScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("orders: write %s: %w", r.Key(), err)
@@ -302,20 +408,61 @@ func (s *Store) ReceivedBefore(ctx context.Context, t time.Time, limit int64) ([
 	return out, nil
 }
 
-// LiveCounts returns, per provider, how many live orders are in each state.
+// LiveCounts returns, per provider, how many live orders are in each
+// state: one read of the counts hash (built from the live index the first
+// time, see countsScript). A state whose orders have all moved on may be
+// there with 0.
 func (s *Store) LiveCounts(ctx context.Context) (map[string]map[string]int64, error) {
-	live, err := s.Live(ctx)
+	m, err := s.counts(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]map[string]int64{}
-	for k, st := range live {
-		if out[k.Provider] == nil {
-			out[k.Provider] = map[string]int64{}
+	return parseCounts(m), nil
+}
+
+// counts reads the counts hash, building it first when it is absent.
+func (s *Store) counts(ctx context.Context) (map[string]string, error) {
+	for try := 0; ; try++ {
+		m, err := s.rdb.HGetAll(ctx, countsKey).Result()
+		if err != nil {
+			return nil, fmt.Errorf("orders: counts: %w", err)
 		}
-		out[k.Provider][string(st)]++
+		if len(m) > 0 || try > 0 {
+			return m, nil
+		}
+		if err := s.BuildCounts(ctx); err != nil {
+			return nil, err
+		}
 	}
-	return out, nil
+}
+
+// BuildCounts builds the counts hash from the live index unless it exists
+// (see countsScript). Reading the counts does it when needed.
+func (s *Store) BuildCounts(ctx context.Context) error {
+	keys := []string{countsKey, liveKey, receivedKey}
+	if err := countsScript.Run(ctx, s.rdb, keys, statePrefix, s.cfg.Now().UnixMilli()).Err(); err != nil {
+		return fmt.Errorf("orders: build counts: %w", err)
+	}
+	return nil
+}
+
+func parseCounts(m map[string]string) map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	for f, v := range m {
+		p, st, ok := strings.Cut(f, "/")
+		if !ok {
+			continue // the marker
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		if out[p] == nil {
+			out[p] = map[string]int64{}
+		}
+		out[p][st] = n
+	}
+	return out
 }
 
 // providerOrderKey maps a provider order id to its outOrderId, so a
