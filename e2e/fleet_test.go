@@ -81,14 +81,21 @@ func startWorkerProcess(tb testing.TB, bin, name string, env []string) *workerPr
 // of s on the Redis at redisURL, at the given per-provider rate (0:
 // unlimited) and burst.
 func workerEnv(s *sim.Sim, redisURL string, rate float64, burst int) []string {
+	return workerEnvURLs(s.XportcnURL(), s.DepalURL(), redisURL, rate, burst)
+}
+
+// workerEnvURLs is workerEnv for a simulator served at the given base
+// URLs (behind a testkit.CreateGauge).
+func workerEnvURLs(xportcnURL, depalURL, redisURL string, rate float64, burst int) []string {
 	env := []string{
 		"REDIS_URL=" + redisURL,
-		"XPORTCN_BASE_URL=" + s.XportcnURL(), "XPORTCN_ACCESS_KEY=sim-ak",
+		"XPORTCN_BASE_URL=" + xportcnURL, "XPORTCN_ACCESS_KEY=sim-ak",
 		"XPORTCN_ACCESS_SECRET=sim-secret-x", "XPORTCN_USER_ID=sim-user",
-		"DEPAL_BASE_URL=" + s.DepalURL(), "DEPAL_APP_KEY=simapp", "DEPAL_APP_SECRET=sim-secret-d",
+		"DEPAL_BASE_URL=" + depalURL, "DEPAL_APP_KEY=simapp", "DEPAL_APP_SECRET=sim-secret-d",
 		"POLL_SCHEDULE=300ms,600ms,1s",
 		"ADMIN_ADDR=127.0.0.1:0",
 		"LOG_FORMAT=text",
+		"CREATE_SETTLE_WINDOW=" + settleWindow.String(),
 	}
 	for _, p := range providers.Names {
 		up := strings.ToUpper(p)

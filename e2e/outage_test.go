@@ -30,6 +30,9 @@ func TestRedisOutage(t *testing.T) {
 		"XPORTCN_BASE_URL": s.XportcnURL(), "XPORTCN_ACCESS_KEY": "sim-ak", "XPORTCN_ACCESS_SECRET": "sim-secret-x",
 		"DEPAL_BASE_URL": s.DepalURL(), "DEPAL_APP_KEY": "simapp", "DEPAL_APP_SECRET": "sim-secret-d",
 		"XPORTCN_RATE": "0", "DEPAL_RATE": "0", "POLL_SCHEDULE": "200ms,500ms,1s",
+		// The restart below changes the Redis server: "not found" is
+		// distrusted for the settle window after it (default 2m).
+		"CREATE_SETTLE_WINDOW": settleWindow.String(),
 	}
 	settings, err := app.FromEnv(func(k string) string { return env[k] })
 	if err != nil {

@@ -65,6 +65,7 @@ func TestFullRunLeaksNoSecretAndMovesMetrics(t *testing.T) {
 		"XPORTCN_ACCESS_SECRET": secrets["xportcn access secret"], "XPORTCN_USER_ID": "u1",
 		"DEPAL_BASE_URL": s.DepalURL(), "DEPAL_APP_KEY": "dpkey", "DEPAL_APP_SECRET": secrets["depal app secret"],
 		"XPORTCN_RATE": "0", "DEPAL_RATE": "0", "POLL_SCHEDULE": "200ms,500ms,1s",
+		"CREATE_SETTLE_WINDOW": settleWindow.String(),
 	}
 	settings, err := app.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
