@@ -250,7 +250,8 @@ func buildProviders(s *Settings, rdb redis.UniversalClient, obs gate.Observer, l
 		c, err := xportcn.New(xportcn.Config{
 			BaseURL: s.Xportcn.BaseURL, AccessKey: s.Xportcn.AccessKey, AccessSecret: s.Xportcn.AccessSecret,
 			UserID: s.Xportcn.UserID, TimestampUnit: s.Xportcn.TimestampUnit,
-		})
+			// a lookup's further pages spend the shared quota too
+			Admit: func(ctx context.Context) error { return ratelimit.Wait(ctx, lim, providers.Xportcn) }})
 		if err != nil {
 			return nil, err
 		}

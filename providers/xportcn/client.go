@@ -75,6 +75,11 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient sends the requests; nil means a new http.Client.
 	HTTPClient *http.Client
+	// Admit, when set, is called right before each request beyond the
+	// first of one operation (the further pages of a lookup's listing), so
+	// they spend the shared quota too; its error ends the operation. The
+	// first request is admitted by whatever stands in front of the client.
+	Admit func(ctx context.Context) error
 }
 
 // Paths are the endpoint paths appended to Config.BaseURL. Each must start

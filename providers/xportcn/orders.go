@@ -280,6 +280,11 @@ func (c *Client) Lookup(ctx context.Context, outOrderID string) (*providers.Plac
 	var entries, foreign int
 	complete := false
 	for page := 1; page <= listMaxPages; page++ {
+		if page > 1 && c.cfg.Admit != nil {
+			if err := c.cfg.Admit(ctx); err != nil {
+				return nil, err
+			}
+		}
 		env, err := c.call(ctx, opList, c.cfg.Paths.List, listRequest{OutOrderID: outOrderID, Page: page, PageSize: listPageSize}, nil)
 		if err != nil {
 			return nil, err

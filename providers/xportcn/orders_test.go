@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -301,7 +302,10 @@ func TestLookup(t *testing.T) {
 		assertJSON(t, f.requests()[0].Body, `{"outOrderId":"UP-1","page":1,"pageSize":50}`)
 	})
 	t.Run("paged", func(t *testing.T) {
-		c, f := setup(t)
+		var admitted atomic.Int32
+		c, f := setup(t, func(cfg *Config) {
+			cfg.Admit = func(context.Context) error { admitted.Add(1); return nil }
+		})
 		f.on(DefaultListPath, func(w http.ResponseWriter, _ *http.Request, body []byte) {
 			page := 1
 			if strings.Contains(string(body), `"page":2`) {
@@ -326,6 +330,9 @@ func TestLookup(t *testing.T) {
 		}
 		if n := len(f.requests()); n != 2 {
 			t.Errorf("server saw %d requests, want 2", n)
+		}
+		if n := admitted.Load(); n != 1 {
+			t.Errorf("Admit asked %d times, want 1 (the second page: the first is the gate's)", n)
 		}
 	})
 	t.Run("server ignoring page", func(t *testing.T) {
