@@ -36,7 +36,7 @@ func submitHandler(w *Worker) http.Handler {
 				writeJSON(rw, http.StatusServiceUnavailable, map[string]string{"error": "redis unavailable"})
 				return
 			}
-			if res.Outcome == pipeline.Invalid {
+			if res.Outcome == pipeline.Invalid || res.Outcome == pipeline.Conflict {
 				status = http.StatusUnprocessableEntity
 			}
 			out = append(out, res)

@@ -269,3 +269,28 @@ func TestCancel(t *testing.T) {
 		})
 	}
 }
+
+func TestSubmitConflict(t *testing.T) {
+	b := setup(t)
+	if r := b.run(t, orderJSON(providers.Depal, "C-1", nil)+"\n", "submit"); r.code != cli.ExitOK {
+		t.Fatalf("first submit: exit %d %q", r.code, r.stderr)
+	}
+	again := orderJSON(providers.Depal, "C-1", map[string]string{"items": `[{"productId":623456789012,"skuId":"b5f2","quantity":100000}]`})
+	r := b.run(t, again+"\n"+orderJSON(providers.Depal, "C-1", nil)+"\n", "submit")
+	want := "C-1\tconflict: depal/C-1 is known with another items\nC-1\tduplicate (received)\n"
+	if r.code != cli.ExitFailed || r.stdout != want {
+		t.Fatalf("resubmit: exit %d stdout %q, want exit %d and %q", r.code, r.stdout, cli.ExitFailed, want)
+	}
+	if !strings.Contains(r.stderr, "1 conflict") {
+		t.Errorf("summary %q does not count the conflict", r.stderr)
+	}
+	r = b.run(t, again+"\n", "submit", "--json")
+	var got cli.SubmitLine
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || got.Outcome != "conflict" || !strings.Contains(got.Error, "items") {
+		t.Fatalf("--json: %q (%v)", r.stdout, err)
+	}
+	rec, err := b.store.Get(context.Background(), orders.Key{Provider: providers.Depal, OutOrderID: "C-1"})
+	if err != nil || rec.Request.Items[0].Quantity != 2 {
+		t.Fatalf("the stored order changed: %+v, %v", rec, err)
+	}
+}

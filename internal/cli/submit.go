@@ -27,6 +27,8 @@ func lineText(l SubmitLine) string {
 		return fmt.Sprintf("%s\tduplicate (%s)", id, l.State)
 	case pipeline.Invalid:
 		return fmt.Sprintf("%s\tinvalid: %s", id, oneLine(l.Error))
+	case pipeline.Conflict:
+		return fmt.Sprintf("%s\tconflict: %s", id, oneLine(l.Error))
 	}
 	return fmt.Sprintf("%s\t%s", id, l.Outcome)
 }
@@ -92,7 +94,7 @@ func runSubmit(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 		}
 	}
 	summary(s, counts, len(entries))
-	if counts[pipeline.Invalid] > 0 {
+	if counts[pipeline.Invalid] > 0 || counts[pipeline.Conflict] > 0 {
 		return ExitFailed
 	}
 	return ExitOK
@@ -131,10 +133,14 @@ func decode(ctx context.Context, in io.Reader) ([]intake.Entry, error) {
 	}
 }
 
-// summary writes "submit: N orders: a accepted, d duplicate, i invalid".
+// summary writes "submit: N orders: a accepted, d duplicate, i invalid"
+// (with "c conflict" before invalid when there is one).
 func summary(s stdio, counts map[pipeline.Outcome]int, total int) {
 	var parts []string
-	for _, o := range []pipeline.Outcome{pipeline.Accepted, pipeline.Duplicate, pipeline.Invalid} {
+	for _, o := range []pipeline.Outcome{pipeline.Accepted, pipeline.Duplicate, pipeline.Conflict, pipeline.Invalid} {
+		if o == pipeline.Conflict && counts[o] == 0 {
+			continue // named only when there is one
+		}
 		parts = append(parts, fmt.Sprintf("%d %s", counts[o], o))
 	}
 	fmt.Fprintf(s.err, "submit: %d orders: %s\n", total, strings.Join(parts, ", "))

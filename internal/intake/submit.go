@@ -18,14 +18,14 @@ type Result struct {
 	// decoded (empty when not).
 	Provider   string `json:"provider,omitempty"`
 	OutOrderID string `json:"outOrderId,omitempty"`
-	// Outcome is accepted, duplicate or invalid.
+	// Outcome is accepted, duplicate, conflict or invalid.
 	Outcome pipeline.Outcome `json:"outcome"`
 	// State is the order's state (received when accepted; the current one
 	// for a duplicate).
 	State providers.State `json:"state,omitempty"`
 	// Field names the invalid field, where one can be named.
 	Field string `json:"field,omitempty"`
-	// Error says why the order is invalid.
+	// Error says why the order is invalid, or what differs in a conflict.
 	Error string `json:"error,omitempty"`
 }
 
@@ -43,6 +43,9 @@ func Submit(ctx context.Context, st *orders.Store, enq pipeline.Enqueuer, insp p
 		res.Outcome, invalid = r.Outcome, r.Err
 		if r.Record != nil {
 			res.State = r.Record.State
+		}
+		if r.Outcome == pipeline.Conflict {
+			res.Error, invalid = r.Err.Error(), nil
 		}
 	}
 	if invalid != nil {

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"orderflow/internal/orders"
 	"orderflow/providers"
@@ -16,6 +18,9 @@ const (
 	Accepted  Outcome = "accepted"
 	Duplicate Outcome = "duplicate"
 	Invalid   Outcome = "invalid"
+	// Conflict: the outOrderId is known with other items, address,
+	// options, price guard or callback URL; nothing changed.
+	Conflict Outcome = "conflict"
 )
 
 // SubmitResult is Submit's answer for one order.
@@ -23,7 +28,8 @@ type SubmitResult struct {
 	Outcome Outcome
 	// Record is the stored record (the existing one for a duplicate).
 	Record *orders.Record
-	// Err says why the order is invalid (a *providers.FieldError).
+	// Err says why the order is invalid (a *providers.FieldError), or, for
+	// a conflict, what differs from the stored order.
 	Err error
 }
 
@@ -44,6 +50,10 @@ func Submit(ctx context.Context, st *orders.Store, enq Enqueuer, insp TaskInspec
 	}
 	res := SubmitResult{Outcome: Accepted, Record: rec}
 	if !created {
+		if diff := Differs(&rec.Request, &req); len(diff) > 0 {
+			return SubmitResult{Outcome: Conflict, Record: rec, Err: fmt.Errorf(
+				"%s is known with another %s", rec.Key(), strings.Join(diff, ", "))}, nil
+		}
 		res.Outcome = Duplicate
 		if rec.State != providers.StateReceived {
 			return res, nil
@@ -53,4 +63,21 @@ func Submit(ctx context.Context, st *orders.Store, enq Enqueuer, insp TaskInspec
 		return SubmitResult{}, fmt.Errorf("pipeline: preview of %s: %w", rec.Key(), err)
 	}
 	return res, nil
+}
+
+// Differs names the parts of an order request that differ between the
+// stored order and a resubmission of the same outOrderId.
+func Differs(stored, again *providers.OrderRequest) []string {
+	var out []string
+	add := func(name string, differ bool) {
+		if differ {
+			out = append(out, name)
+		}
+	}
+	add("items", !slices.Equal(stored.Items, again.Items))
+	add("address", stored.Address != again.Address)
+	add("options", stored.Options != again.Options)
+	add("maxTotal", stored.MaxTotal != again.MaxTotal)
+	add("callbackUrl", stored.CallbackURL != again.CallbackURL)
+	return out
 }
