@@ -135,19 +135,9 @@ func runFind(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 		return lookupFailed(s, c, &LookupError{Arg: ids[0], Reason: "no order has this provider order id or parcel tracking number"})
 	}
 	for i, r := range recs {
-		if *asJSON {
-			b, err := json.Marshal(r)
-			if err != nil {
-				s.errorf("find: %v", err)
-				return ExitFailed
-			}
-			fmt.Fprintf(s.out, "%s\n", b)
-			continue
+		if !showRecord(s, "find", r, *asJSON, i) {
+			return ExitFailed
 		}
-		if i > 0 {
-			fmt.Fprintln(s.out)
-		}
-		writeRecord(s.out, r)
 	}
 	return ExitOK
 }

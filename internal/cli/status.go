@@ -45,22 +45,32 @@ func runStatus(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 			status = ExitFailed
 			continue
 		}
-		if *asJSON {
-			b, err := json.Marshal(r)
-			if err != nil {
-				s.errorf("status: %v", err)
-				return ExitFailed
-			}
-			fmt.Fprintf(s.out, "%s\n", b)
-			continue
+		if !showRecord(s, "status", r, *asJSON, shown) {
+			return ExitFailed
 		}
-		if shown > 0 {
-			fmt.Fprintln(s.out)
-		}
-		writeRecord(s.out, r)
 		shown++
 	}
 	return status
+}
+
+// showRecord prints the n-th record of a command's answer: one JSON line,
+// or the record for people with a blank line before all but the first. It
+// reports false (having said why) when the record cannot be encoded.
+func showRecord(s stdio, cmd string, r *orders.Record, asJSON bool, n int) bool {
+	if asJSON {
+		b, err := json.Marshal(r)
+		if err != nil {
+			s.errorf("%s: %v", cmd, err)
+			return false
+		}
+		fmt.Fprintf(s.out, "%s\n", b)
+		return true
+	}
+	if n > 0 {
+		fmt.Fprintln(s.out)
+	}
+	writeRecord(s.out, r)
+	return true
 }
 
 // writeRecord prints a record for people.
