@@ -36,8 +36,8 @@ func testEndToEnd(t *testing.T, b *bundle) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Submit before the worker starts, so that watch (all live orders)
-	// sees them all.
+	// Submit before the worker starts; watch names the orders (one may
+	// end before watch first looks: it still counts).
 	guarded := orderJSON(providers.Depal, "E-3", map[string]string{"maxTotal": `"1.00"`})
 	in := orderJSON(providers.Depal, "E-1", nil) + "\n" + orderJSON(providers.Xportcn, "E-2", nil) + "\n" + guarded + "\n"
 	r := b.run(t, in, "submit")
@@ -51,7 +51,7 @@ func testEndToEnd(t *testing.T, b *bundle) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r = b.runCtx(t, ctx, strings.NewReader(""), "watch", "--interval", "20ms")
+	r = b.runCtx(t, ctx, strings.NewReader(""), "watch", "--interval", "20ms", "E-1", "E-2", "E-3")
 	if r.code != cli.ExitOK || r.stdout != "completed\t2\nrejected\t1\ntotal\t3\n" {
 		t.Fatalf("watch: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
