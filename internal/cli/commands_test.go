@@ -192,12 +192,15 @@ func TestWatchAllLive(t *testing.T) {
 	stderr, done := b.watch(t, context.Background())
 	waitContains(t, stderr, "0/3 done  received 3\n")
 	b.create(t, providers.Depal, "LATE") // live after the start: not watched
+	moved := make(chan struct{})
 	go func() {
+		defer close(moved)
 		for _, k := range keys {
 			b.move(t, k, providers.StateCompleted, nil)
 		}
 	}()
 	r := wait(t, done)
+	<-moved // the moves end before the test (and its Redis) does
 	if r.code != cli.ExitOK || r.stdout != "completed\t3\ntotal\t3\n" {
 		t.Errorf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
