@@ -175,7 +175,7 @@ func (f *Fake) Create(ctx context.Context, req *providers.OrderRequest, _ *provi
 	}
 	lines := make([]providers.OrderLine, len(items))
 	for i, it := range items {
-		lines[i] = providers.OrderLine{ProductID: it.ProductID, SkuID: it.SkuID, Quantity: it.Quantity}
+		lines[i] = providers.OrderLine(it)
 	}
 	if p != nil && p.CommitDelay > 0 {
 		f.make(req.OutOrderID, words, at.Add(p.CommitDelay), lines)

@@ -18,7 +18,7 @@ import (
 func linesOf(items ...providers.Item) []providers.OrderLine {
 	out := make([]providers.OrderLine, 0, len(items))
 	for _, it := range items {
-		out = append(out, providers.OrderLine{ProductID: it.ProductID, SkuID: it.SkuID, Quantity: it.Quantity})
+		out = append(out, providers.OrderLine(it))
 	}
 	return out
 }
