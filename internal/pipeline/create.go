@@ -170,20 +170,10 @@ func (h *Handlers) send(ctx context.Context, j *job, r *orders.Record, clearedAt
 			if _, ok := deferralOf(err); ok && !clearedAt.IsZero() {
 				h.keepCleared(ctx, j, r.CreateAttempts, clearedAt)
 			}
-			return h.createDeferredOrFailed(ctx, j, r, err) // never left: nothing to reconcile
-		}
-		if providers.ClassOf(err) == providers.ClassUnknownOutcome {
+		} else if providers.ClassOf(err) == providers.ClassUnknownOutcome {
 			j.log.Warn("create outcome unknown; the next run looks the order up", "err", err)
-			return h.createFailed(ctx, j, r, err)
 		}
-		if _, ok := deferralOf(err); ok {
-			return h.createDeferred(ctx, j, r, err)
-		}
-		var pe *providers.PermanentError
-		if errors.As(err, &pe) {
-			return h.callFailed(ctx, j, "create", err)
-		}
-		return h.createFailed(ctx, j, r, err)
+		return h.createError(ctx, j, r, err)
 	}
 	return h.created(ctx, j, pl, "")
 }
@@ -233,8 +223,10 @@ func (h *Handlers) unsettled(ctx context.Context, r *orders.Record) (time.Durati
 	return max(since.Add(h.cfg.SettleWindow).Sub(h.cfg.Store.Now()), 0), nil
 }
 
-// createDeferredOrFailed steers an error of a create that never left.
-func (h *Handlers) createDeferredOrFailed(ctx context.Context, j *job, r *orders.Record, err error) error {
+// createError steers a create's error: a deferral waits, a permanent
+// refusal fails the order, anything else (an unknown outcome included)
+// counts against the step's budget.
+func (h *Handlers) createError(ctx context.Context, j *job, r *orders.Record, err error) error {
 	if _, ok := deferralOf(err); ok {
 		return h.createDeferred(ctx, j, r, err)
 	}
