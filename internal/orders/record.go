@@ -80,6 +80,13 @@ type Record struct {
 	// Notified counts the History entries delivered to the order's
 	// callbackUrl, in order.
 	Notified int `json:"notified,omitempty"`
+	// Deliveries are the last callback attempts (at most MaxDeliveries),
+	// the newest last.
+	Deliveries []Delivery `json:"deliveries,omitempty"`
+	// Totals are the totals the provider stated after the preview's (the
+	// create's answer, polls, pushes), each when it changed; at most
+	// MaxTotals, the newest last.
+	Totals []TotalSeen `json:"totals,omitempty"`
 
 	ReceivedAt time.Time `json:"receivedAt"`
 	UpdatedAt  time.Time `json:"updatedAt"`
@@ -103,7 +110,49 @@ type Transition struct {
 	// Note says why, where there is something to say (a raw status word,
 	// a parcel word, an error code).
 	Note string `json:"note,omitempty"`
+	// Event is set on an entry that records something other than a move
+	// (State is then the state the order stays in): EntryDecision,
+	// EntryPriceChanged.
+	Event string `json:"event,omitempty"`
+	// Actor, Action and Reason record a person's decision (review,
+	// retry, cancel): who, what, and why in their words.
+	Actor  string `json:"actor,omitempty"`
+	Action string `json:"action,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
+
+// History entries that are not moves (Transition.Event).
+const (
+	// EntryDecision: a person decided something (Actor, Action, Reason).
+	EntryDecision = "decision"
+	// EntryPriceChanged: the provider's total changed (Note says from
+	// and to).
+	EntryPriceChanged = "price_changed"
+)
+
+// TotalSeen is one total the provider stated for the order, in fen.
+type TotalSeen struct {
+	At time.Time `json:"at"`
+	// Source is where it was seen: "preview", "create", "poll", "push".
+	Source string `json:"source"`
+	Total  int64  `json:"total"`
+}
+
+// Delivery is one attempt to POST a history entry to the callbackUrl.
+type Delivery struct {
+	At  time.Time `json:"at"`
+	Seq int       `json:"seq"`
+	// Status is the HTTP status answered (0: no answer).
+	Status int `json:"status,omitempty"`
+	// Error says why it failed ("": delivered).
+	Error string `json:"error,omitempty"`
+}
+
+// Bounds of the record's lists.
+const (
+	MaxDeliveries = 20
+	MaxTotals     = 20
+)
 
 // Key names an order: provider and outOrderId.
 type Key struct {
