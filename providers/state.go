@@ -123,9 +123,11 @@ func buildTransitions() []Transition {
 			t = append(t, Transition{f, ev, to})
 		}
 	}
-	live := append(append([]State{}, flow...), StateNeedsReview)
 	add([]State{StateReceived}, EventPreviewed, StatePreviewed)
-	add([]State{StateReceived, StatePreviewed}, EventPriceGuard, StateRejected)
+	// The price guard rejects an order priced above maxTotal: at preview,
+	// or, once placed and still unpaid, after the provider cancelled it.
+	add([]State{StateReceived, StatePreviewed, StateNeedsReview, StateCreated, StateAwaitingPayment},
+		EventPriceGuard, StateRejected)
 	add([]State{StatePreviewed, StateNeedsReview}, EventCreated, StateCreated)
 	// A person must decide: a create whose outcome cannot be learned, a
 	// partial create, and (once placed) an order the pipeline cannot settle
@@ -134,7 +136,11 @@ func buildTransitions() []Transition {
 		EventParked, StateNeedsReview)
 	add([]State{StateReceived, StatePreviewed, StateNeedsReview}, EventFailed, StateFailed)
 	add([]State{StateReceived, StatePreviewed, StateNeedsReview}, EventCancelled, StateCancelled)
-	add(live, EventDeadline, StateExpired)
+	// The deadline ends an order only while nothing is bought: never
+	// placed, or placed and not paid (once the provider cancelled it). A
+	// paid order is parked instead (DEADLINE_LIVE) and followed on.
+	add([]State{StateReceived, StatePreviewed, StateNeedsReview, StateCreated, StateAwaitingPayment},
+		EventDeadline, StateExpired)
 	add([]State{StateCreated, StateAwaitingPayment, StatePaid, StateShipped}, EventParcelSigned, StateDelivered)
 	// The provider's reports move an order forwards through the flow, from
 	// created on.

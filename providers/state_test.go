@@ -21,6 +21,7 @@ previewed        failed                     failed
 previewed        cancelled                  cancelled
 previewed        deadline                   expired
 needs_review     created                    created
+needs_review     price_guard                rejected
 needs_review     failed                     failed
 needs_review     cancelled                  cancelled
 needs_review     deadline                   expired
@@ -28,6 +29,7 @@ needs_review     reported_completed         completed
 needs_review     reported_cancelled         cancelled
 needs_review     reported_terminated        terminated
 created          deadline                   expired
+created          price_guard                rejected
 created          parked                     needs_review
 created          parcel_signed              delivered
 created          reported_awaiting_payment  awaiting_payment
@@ -38,6 +40,7 @@ created          reported_completed         completed
 created          reported_cancelled         cancelled
 created          reported_terminated        terminated
 awaiting_payment deadline                   expired
+awaiting_payment price_guard                rejected
 awaiting_payment parked                     needs_review
 awaiting_payment parcel_signed              delivered
 awaiting_payment reported_paid              paid
@@ -46,7 +49,6 @@ awaiting_payment reported_delivered         delivered
 awaiting_payment reported_completed         completed
 awaiting_payment reported_cancelled         cancelled
 awaiting_payment reported_terminated        terminated
-paid             deadline                   expired
 paid             parked                     needs_review
 paid             parcel_signed              delivered
 paid             reported_shipped           shipped
@@ -54,14 +56,12 @@ paid             reported_delivered         delivered
 paid             reported_completed         completed
 paid             reported_cancelled         cancelled
 paid             reported_terminated        terminated
-shipped          deadline                   expired
 shipped          parked                     needs_review
 shipped          parcel_signed              delivered
 shipped          reported_delivered         delivered
 shipped          reported_completed         completed
 shipped          reported_cancelled         cancelled
 shipped          reported_terminated        terminated
-delivered        deadline                   expired
 delivered        parked                     needs_review
 delivered        reported_completed         completed
 delivered        reported_cancelled         cancelled

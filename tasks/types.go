@@ -19,10 +19,13 @@ const (
 	TypeCancel  = "order:cancel"
 	TypeExpire  = "order:expire"
 	TypeNotify  = "order:notify"
+	// TypeDecide carries a person's decision on an order (enqueue review,
+	// enqueue retry) to a worker, which answers in the task's result.
+	TypeDecide = "order:decide"
 )
 
 // Types lists every task type.
-var Types = []string{TypePreview, TypeCreate, TypePoll, TypeTrack, TypeCancel, TypeExpire, TypeNotify}
+var Types = []string{TypePreview, TypeCreate, TypePoll, TypeTrack, TypeCancel, TypeExpire, TypeNotify, TypeDecide}
 
 // QueueNotify is the queue of callback deliveries, served apart from the
 // providers' queues so a slow upstream never holds a provider slot.

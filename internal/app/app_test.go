@@ -242,7 +242,7 @@ func TestCancelBeforeCreate(t *testing.T) {
 	if _, _, err := b.w.Store().Create(ctx, order(k.Provider, k.OutOrderID)); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := pipeline.RequestCancel(ctx, b.w.Store(), b.w.Client(), b.w.Inspector(), k); err != nil || !ok {
+	if _, ok, err := pipeline.RequestCancel(ctx, b.w.Store(), b.w.Client(), b.w.Inspector(), k); err != nil || ok != pipeline.CancelQueued {
 		t.Fatalf("RequestCancel = %v, %v", ok, err)
 	}
 	b.submit(t, order(k.Provider, k.OutOrderID))

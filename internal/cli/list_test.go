@@ -84,7 +84,7 @@ func TestFind(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := b.store.Update(ctx, r.Key(), func(r *orders.Record) error {
-		r.Parcel = &providers.ParcelRef{Carrier: "SF", BillNo: "SF900"}
+		r.Parcels = []orders.Parcel{{OrderID: "7001", ParcelRef: providers.ParcelRef{Carrier: "SF", BillNo: "SF900"}}}
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -96,10 +96,16 @@ func writeRecord(w io.Writer, r *orders.Record) {
 	if r.RawStatus != "" {
 		row("provider status", r.RawStatus)
 	}
-	if r.Parcel != nil {
-		p := r.Parcel.Carrier + " " + r.Parcel.BillNo
-		if r.ParcelStatus != "" {
-			p += " (" + r.ParcelStatus + ")"
+	for _, t := range r.Totals {
+		row("total seen", fmt.Sprintf("%s CNY (%s, %s)", providers.FormatYuan(t.Total), t.Source, formatTime(t.At)))
+	}
+	for _, pc := range r.Parcels {
+		p := pc.Carrier + " " + pc.BillNo
+		if pc.Status != "" {
+			p += " (" + pc.Status + ")"
+		}
+		if len(r.Parcels) > 1 {
+			p += " of " + pc.OrderID
 		}
 		row("parcel", p)
 	}
@@ -120,8 +126,19 @@ func writeRecord(w io.Writer, r *orders.Record) {
 	}
 	for _, h := range r.History {
 		line := formatTime(h.At) + "  " + string(h.State)
-		if h.Note != "" {
-			line += strings.Repeat(" ", width-len(h.State)) + "  " + oneLine(h.Note)
+		note := h.Note
+		if h.Event != "" {
+			note = h.Event + ": " + note
+		}
+		if h.Actor != "" {
+			note += " (" + h.Action + " by " + h.Actor
+			if h.Reason != "" {
+				note += ": " + h.Reason
+			}
+			note += ")"
+		}
+		if note != "" {
+			line += strings.Repeat(" ", width-len(h.State)) + "  " + oneLine(note)
 		}
 		fmt.Fprintln(w, "    "+line)
 	}

@@ -277,6 +277,7 @@ func (s *Store) getMany(ctx context.Context, es []entry) ([]*Record, error) {
 		if err := json.Unmarshal([]byte(doc), &r); err != nil {
 			return nil, fmt.Errorf("orders: decode %s: %w", es[i].key, err)
 		}
+		r.migrate()
 		out = append(out, &r)
 	}
 	return out, nil

@@ -29,11 +29,21 @@ type Record struct {
 	Error            *ErrorInfo       `json:"error,omitempty"`
 	// RawStatus is the last provider status word seen (per provider order
 	// when split, "id=word" joined by commas).
-	RawStatus string               `json:"rawStatus,omitempty"`
-	Parcel    *providers.ParcelRef `json:"parcel,omitempty"`
-	// ParcelStatus is the last parcel word (WAITACCEPT … SIGN).
-	ParcelStatus string `json:"parcelStatus,omitempty"`
-	Delivered    bool   `json:"delivered,omitempty"`
+	RawStatus string `json:"rawStatus,omitempty"`
+	// ProviderState is the state the provider last reported for the
+	// order (the least advanced part of a split one), whatever the
+	// record's own state: a parked order keeps being followed.
+	ProviderState providers.State `json:"providerState,omitempty"`
+	// Parcels are the parcels of the order's provider orders, one per
+	// provider order that has shipped, each tracked until signed for.
+	Parcels []Parcel `json:"parcels,omitempty"`
+	// Delivered is set once every provider order's parcel is signed for.
+	Delivered bool `json:"delivered,omitempty"`
+
+	// Parcel and ParcelStatus are the single parcel of records written
+	// before Parcels existed; Store.Get moves them into Parcels.
+	Parcel       *providers.ParcelRef `json:"parcel,omitempty"`
+	ParcelStatus string               `json:"parcelStatus,omitempty"`
 
 	// CreateAttempts counts creates recorded before sending: non-zero with
 	// no ProviderOrderIDs means a create may have reached the provider, so
@@ -62,7 +72,8 @@ type Record struct {
 
 	// PollStep is the place in the poll schedule of the next order poll
 	// (back to 0 when the status changes); TrackStep the same for parcel
-	// tracking. TrackDone is set once tracking has ended.
+	// tracking. TrackDone is set once every provider order's parcel has
+	// ended (signed for, or a failure branch).
 	PollStep  int  `json:"pollStep,omitempty"`
 	TrackStep int  `json:"trackStep,omitempty"`
 	TrackDone bool `json:"trackDone,omitempty"`
@@ -72,10 +83,25 @@ type Record struct {
 	PollSeq  int `json:"pollSeq,omitempty"`
 	TrackSeq int `json:"trackSeq,omitempty"`
 
-	// CancelRequested is set when an upstream asked to cancel;
-	// CancelRefused holds the provider's refusal, if any.
+	// DeadlineLive is set when the deadline passed while the order lived
+	// at the provider (paid or shipped, or a cancel refused): the order is
+	// parked (DEADLINE_LIVE) and followed at the slowest poll step until
+	// the provider ends it or a person decides.
+	DeadlineLive bool `json:"deadlineLive,omitempty"`
+
+	// CancelRequested is set when an upstream asked to cancel, or when
+	// orderflow cancels the order itself (CancelFor says why: PRICE_GUARD,
+	// DEADLINE); CancelRefused holds the provider's refusal, if any.
+	// CancelDone is set once the provider accepted the cancel of every
+	// provider order.
 	CancelRequested bool   `json:"cancelRequested,omitempty"`
+	CancelFor       string `json:"cancelFor,omitempty"`
 	CancelRefused   string `json:"cancelRefused,omitempty"`
+	CancelDone      bool   `json:"cancelDone,omitempty"`
+
+	// QuotedAt is when the quote was made: a create with an older quote
+	// than the worker's QUOTE_MAX_AGE previews again first.
+	QuotedAt time.Time `json:"quotedAt,omitzero"`
 
 	// Notified counts the History entries delivered to the order's
 	// callbackUrl, in order.
@@ -101,6 +127,10 @@ type Record struct {
 type ErrorInfo struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Total and MaxTotal (yuan) are the amounts a price refusal
+	// (PRICE_GUARD, PRICE_CHANGED) compared.
+	Total    string `json:"total,omitempty"`
+	MaxTotal string `json:"maxTotal,omitempty"`
 }
 
 // Transition is one entry of an order's history.
@@ -128,6 +158,11 @@ const (
 	// EntryPriceChanged: the provider's total changed (Note says from
 	// and to).
 	EntryPriceChanged = "price_changed"
+	// EntryReason: a parked order waits for another reason now (Note).
+	EntryReason = "reason"
+	// EntryCancelled: the provider accepted orderflow's cancel of an order
+	// that had already ended (a create that landed after the deadline).
+	EntryCancelled = "provider_cancelled"
 )
 
 // TotalSeen is one total the provider stated for the order, in fen.
@@ -148,6 +183,18 @@ type Delivery struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Parcel is the parcel of one provider order and where its tracking is.
+type Parcel struct {
+	// OrderID is the provider order the parcel belongs to.
+	OrderID string `json:"orderId"`
+	providers.ParcelRef
+	// Status is the last parcel word (WAITACCEPT … SIGN).
+	Status string `json:"status,omitempty"`
+	// Done: tracking has ended (signed for, or a failure branch).
+	Done      bool `json:"done,omitempty"`
+	Delivered bool `json:"delivered,omitempty"`
+}
+
 // Bounds of the record's lists.
 const (
 	MaxDeliveries = 20
@@ -164,6 +211,20 @@ func (k Key) String() string { return k.Provider + "/" + k.OutOrderID }
 
 // Key returns the record's key.
 func (r *Record) Key() Key { return Key{r.Provider, r.OutOrderID} }
+
+// migrate moves fields of records written by earlier versions into their
+// present place.
+func (r *Record) migrate() {
+	if r.Parcel != nil && len(r.Parcels) == 0 {
+		id := ""
+		if len(r.ProviderOrderIDs) > 0 {
+			id = r.ProviderOrderIDs[0]
+		}
+		r.Parcels = []Parcel{{OrderID: id, ParcelRef: *r.Parcel, Status: r.ParcelStatus,
+			Done: r.TrackDone, Delivered: r.Delivered}}
+	}
+	r.Parcel, r.ParcelStatus = nil, ""
+}
 
 // Terminal reports whether the order has ended.
 func (r *Record) Terminal() bool { return r.State.Terminal() }

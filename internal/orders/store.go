@@ -107,7 +107,7 @@ func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrd
 //
 //	again on a create)
 //
-// KEYS[8] -> optional: the parcel index key of the record's bill number
+// KEYS[8…] -> the parcel index keys of the record's bill numbers
 // ARGV[1] -> expected version ("0": the record must not exist)
 // ARGV[2] -> new version
 // ARGV[3] -> record JSON
@@ -116,14 +116,17 @@ func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrd
 // ARGV[6] -> live index value ("": the order ended, remove it from both)
 // ARGV[7] -> stream MAXLEN (approximate)
 // ARGV[8] -> time received, unix ms (the sorted set's score)
-// ARGV[9] -> number of events n; then n groups of 12: field/value pairs
-// ARGV[10+12n]   -> the state before ("" on a create)
-// ARGV[10+12n+1] -> "1" when the state before was live (counted)
-// ARGV[10+12n+2] -> now, unix ms (the per-state index score on a move)
-// ARGV[10+12n+3] -> outOrderId (the per-state index member)
-// ARGV[10+12n+4] -> provider
-// ARGV[10+12n+5] -> the state written
-// ARGV[10+12n+6] -> trim KEYS[6] below this score ("": a live state, keep)
+// ARGV[9] -> number of events n; then n groups, each the number m of its
+//
+//	field/value strings then those m strings
+//
+// ARGV[a]   -> (a: just after the events) the state before ("" on a create)
+// ARGV[a+1] -> "1" when the state before was live (counted)
+// ARGV[a+2] -> now, unix ms (the per-state index score on a move)
+// ARGV[a+3] -> outOrderId (the per-state index member)
+// ARGV[a+4] -> provider
+// ARGV[a+5] -> the state written
+// ARGV[a+6] -> trim KEYS[6] below this score ("": a live state, keep)
 // Returns 1 when written, 0 on a version mismatch.
 //
 // The counts are kept only once the counts hash exists (countsScript
@@ -146,13 +149,12 @@ else
   if ARGV[1] == '0' then redis.call('ZADD', KEYS[4], ARGV[8], ARGV[5]) end
 end
 local n = tonumber(ARGV[9])
-for i = 0, n - 1 do
-  local b = 10 + i * 12
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*',
-    ARGV[b], ARGV[b+1], ARGV[b+2], ARGV[b+3], ARGV[b+4], ARGV[b+5],
-    ARGV[b+6], ARGV[b+7], ARGV[b+8], ARGV[b+9], ARGV[b+10], ARGV[b+11])
+local a = 10
+for i = 1, n do
+  local m = tonumber(ARGV[a])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', unpack(ARGV, a + 1, a + m))
+  a = a + 1 + m
 end
-local a = 10 + n * 12
 local from, fromLive, now, id, prov, to, trim =
   ARGV[a], ARGV[a+1], ARGV[a+2], ARGV[a+3], ARGV[a+4], ARGV[a+5], ARGV[a+6]
 if from ~= to then
@@ -166,11 +168,11 @@ else
   redis.call('ZADD', KEYS[6], 'NX', now, id)
 end
 if trim ~= '' then redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. trim) end
-if KEYS[8] then
+for i = 8, #KEYS do
   if ARGV[4] ~= '0' then
-    redis.call('SET', KEYS[8], id, 'PX', ARGV[4])
+    redis.call('SET', KEYS[i], id, 'PX', ARGV[4])
   else
-    redis.call('SET', KEYS[8], id)
+    redis.call('SET', KEYS[i], id)
   end
 end
 return 1
@@ -222,6 +224,7 @@ func (s *Store) Get(ctx context.Context, k Key) (*Record, error) {
 	if err := json.Unmarshal([]byte(doc), &r); err != nil {
 		return nil, fmt.Errorf("orders: decode %s: %w", k, err)
 	}
+	r.migrate()
 	return &r, nil
 }
 
@@ -290,12 +293,40 @@ func (s *Store) Update(ctx context.Context, k Key, fn func(r *Record) error) (*R
 // transition table does not allow.
 func checkMoves(from providers.State, added []Transition) error {
 	for _, t := range added {
+		if t.Event != "" && t.State == from {
+			continue // an entry that records something else than a move
+		}
 		if !providers.CanMove(from, t.State) {
 			return fmt.Errorf("%w: %s -> %s", ErrTransition, from, t.State)
 		}
 		from = t.State
 	}
 	return nil
+}
+
+// EventFields are the field/value strings of the event stream entry of
+// history entry ev of r: provider, outOrderId, state, at, providerOrderId,
+// error (an ended order's), and, where set, event, note, actor, action and
+// reason.
+func EventFields(r *Record, ev Transition) []string {
+	errText := ""
+	if ev.State.Terminal() && r.Error != nil {
+		errText = r.Error.Code + ": " + r.Error.Message
+	}
+	f := []string{
+		"provider", r.Provider,
+		"outOrderId", r.OutOrderID,
+		"state", string(ev.State),
+		"at", ev.At.UTC().Format(time.RFC3339Nano),
+		"providerOrderId", strings.Join(r.ProviderOrderIDs, ","),
+		"error", errText,
+	}
+	for _, kv := range [][2]string{{"event", ev.Event}, {"note", ev.Note}, {"actor", ev.Actor}, {"action", ev.Action}, {"reason", ev.Reason}} {
+		if kv[1] != "" && (kv[0] != "note" || ev.Event != "" || ev.Actor != "") {
+			f = append(f, kv[0], kv[1])
+		}
+	}
+	return f
 }
 
 // StateKey is the Redis key of the per-state index of provider's orders
@@ -307,6 +338,7 @@ func StateKey(provider string, st providers.State) string {
 func parcelKey(provider, billNo string) string { return parcelPrefix + provider + ":" + billNo }
 
 func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from providers.State, events []Transition) (bool, error) {
+	r.migrate()
 	r.Version = prev + 1
 	now := s.cfg.Now().UTC()
 	r.UpdatedAt = now
@@ -320,17 +352,11 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 	}
 	args := []any{prev, r.Version, doc, ttl, r.Key().String(), live, s.cfg.StreamMaxLen, r.ReceivedAt.UnixMilli(), len(events)}
 	for _, ev := range events {
-		errText := ""
-		if ev.State.Terminal() && r.Error != nil {
-			errText = r.Error.Code + ": " + r.Error.Message
+		fields := EventFields(r, ev)
+		args = append(args, len(fields))
+		for _, f := range fields {
+			args = append(args, f)
 		}
-		args = append(args,
-			"provider", r.Provider,
-			"outOrderId", r.OutOrderID,
-			"state", string(ev.State),
-			"at", ev.At.UTC().Format(time.RFC3339Nano),
-			"providerOrderId", strings.Join(r.ProviderOrderIDs, ","),
-			"error", errText)
 	}
 	fromLive, trim := "0", ""
 	if from != providers.StateUnknown && !from.Terminal() {
@@ -346,8 +372,10 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 		before = StateKey(r.Provider, from)
 	}
 	keys := []string{RecordKey(r.Key()), EventStream, liveKey, receivedKey, countsKey, to, before}
-	if r.Parcel != nil && r.Parcel.BillNo != "" {
-		keys = append(keys, parcelKey(r.Provider, r.Parcel.BillNo))
+	for _, p := range r.Parcels {
+		if p.BillNo != "" {
+			keys = append(keys, parcelKey(r.Provider, p.BillNo))
+		}
 	}
 	n, err := writeScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
@@ -494,4 +522,14 @@ func (s *Store) FindByProviderOrder(ctx context.Context, provider, orderID strin
 		return Key{}, fmt.Errorf("orders: find %s order %s: %w", provider, orderID, err)
 	}
 	return Key{Provider: provider, OutOrderID: id}, nil
+}
+
+// PastDeadline takes a live order off the deadline sweep's list (the
+// received-time sorted set): its deadline has been dealt with and it is
+// followed on. It stays live (listed, counted) until it ends.
+func (s *Store) PastDeadline(ctx context.Context, k Key) error {
+	if err := s.rdb.ZRem(ctx, receivedKey, k.String()).Err(); err != nil {
+		return fmt.Errorf("orders: past deadline %s: %w", k, err)
+	}
+	return nil
 }

@@ -69,14 +69,21 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 	if err != nil {
 		return h.createFailed(ctx, j, r, err)
 	}
+	var clearedAt time.Time
 	if !cleared {
 		if err := h.reconcile(ctx, j, r); !errors.Is(err, errNotThere) {
 			return err // adopted, waiting, or don't know
 		}
-		clearedAt := h.cfg.Store.Now().UTC()
-		return h.send(ctx, j, r, clearedAt)
+		clearedAt = h.cfg.Store.Now().UTC()
 	}
-	return h.send(ctx, j, r, time.Time{})
+	fresh, err := h.repreview(ctx, j, r)
+	switch {
+	case err != nil:
+		return h.createError(ctx, j, r, fmt.Errorf("preview again: %w", err))
+	case fresh == nil:
+		return nil // rejected by the new quote
+	}
+	return h.send(ctx, j, fresh, clearedAt)
 }
 
 // errNotThere says reconcile found, trusted, that the provider has no order.
@@ -286,9 +293,19 @@ func (h *Handlers) createFailed(ctx context.Context, j *job, r *orders.Record, c
 // created records the provider order ids and starts polling. A partial
 // create (the provider refused some lines and made an order for the rest)
 // is followed like any order, but parked for a person to decide.
+//
+// The create's total is checked against maxTotal (the seller may have
+// re-priced since the preview): above it, the order is cancelled at the
+// provider and rejected. A create that lands on an order that expired
+// meanwhile is cancelled at the provider.
 func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement, note string) error {
 	partial := len(pl.Rejected) > 0
-	_, err := h.update(ctx, j, func(r *orders.Record) error {
+	source := "create"
+	if note == noteReconciled {
+		source = "lookup"
+	}
+	var cancel bool
+	rec, err := h.update(ctx, j, func(r *orders.Record) error {
 		if len(r.ProviderOrderIDs) > 0 {
 			return orders.ErrNoChange
 		}
@@ -296,15 +313,25 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 		r.Rejected = pl.Rejected
 		r.Adopted = note == noteReconciled
 		now := h.cfg.Store.Now()
-		if partial {
+		if r.Terminal() {
+			// Expired meanwhile: nothing must be bought now.
+			r.CancelFor, r.CancelRequested = cancelForDeadline, true
+			cancel = true
+			return nil
+		}
+		switch {
+		case partial:
 			if r.Apply(providers.EventParked, now, ReasonPartialCreate) || r.State == providers.StateNeedsReview {
 				r.Error = &orders.ErrorInfo{Code: ReasonPartialCreate, Message: "the provider made an order without " + rejectedText(pl.Rejected)}
 			}
-			return nil
-		}
-		if r.Apply(providers.EventCreated, now, note) {
+		case r.Apply(providers.EventCreated, now, note):
 			r.Error = nil
-		} // else expired meanwhile: keep the ids for a person
+		}
+		if h.seeTotal(r, source, pl.Total) {
+			cancel = h.guardPlaced(r, source, pl.Total, false)
+		}
+		// An upstream's cancel that waited for the provider order.
+		cancel = cancel || r.CancelRequested
 		return nil
 	})
 	if err != nil {
@@ -312,6 +339,15 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 	}
 	if err := h.cfg.Store.Link(ctx, j.key, pl.OrderIDs, h.cfg.Deadline+h.cfg.Store.Retention()); err != nil {
 		return err
+	}
+	if cancel {
+		j.log.Warn("cancelling at the provider", "for", rec.CancelFor, "providerOrderIds", pl.OrderIDs)
+		if err := h.enqueue(ctx, NewCancelTask(j.key)); err != nil {
+			return err
+		}
+	}
+	if rec.Terminal() {
+		return nil
 	}
 	return h.enqueue(ctx, newPollTask(j.key, 0, 0))
 }

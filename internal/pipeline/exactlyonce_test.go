@@ -336,7 +336,7 @@ func TestArchivedTaskDoesNotBlockANewRequest(t *testing.T) {
 	if err := b.insp.ArchiveTask(step.Queue, step.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := RequestCancel(context.Background(), b.st, b.client, b.insp, k); err != nil || !ok {
+	if _, ok, err := RequestCancel(context.Background(), b.st, b.client, b.insp, k); err != nil || ok != CancelQueued {
 		t.Fatalf("RequestCancel = %v, %v", ok, err)
 	}
 	info, err := b.insp.GetTaskInfo(step.Queue, step.ID)

@@ -41,6 +41,9 @@ type Config struct {
 	PollSchedule []time.Duration
 	// Deadline is ORDER_DEADLINE: how long an order may stay live; zero: 720h.
 	Deadline time.Duration
+	// QuoteMaxAge is QUOTE_MAX_AGE: a create whose quote is older previews
+	// the order again first; zero: DefaultQuoteMaxAge.
+	QuoteMaxAge time.Duration
 	// SettleWindow is CREATE_SETTLE_WINDOW: after a create was sent (or
 	// after the Redis server changed, which may have lost the record of a
 	// send), the provider's "not found" is trusted only once this long has
@@ -92,6 +95,9 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	if cfg.Deadline <= 0 {
 		cfg.Deadline = 720 * time.Hour
+	}
+	if cfg.QuoteMaxAge <= 0 {
+		cfg.QuoteMaxAge = DefaultQuoteMaxAge
 	}
 	if cfg.SettleWindow <= 0 {
 		cfg.SettleWindow = DefaultSettleWindow
@@ -198,24 +204,33 @@ func (h *Handlers) newJob(ctx context.Context, t *asynq.Task, k orders.Key) (*jo
 	return &job{key: k, task: t, log: h.logger(ctx, t, &k), p: p}, nil
 }
 
-// update applies fn to the order's record and reports the transition.
+// update applies fn to the order's record, reports the transition, and
+// has the new history entries delivered to the callbackUrl.
 func (h *Handlers) update(ctx context.Context, j *job, fn func(r *orders.Record) error) (*orders.Record, error) {
+	return h.updateKey(ctx, j.key, j.log, fn)
+}
+
+func (h *Handlers) updateKey(ctx context.Context, k orders.Key, log *slog.Logger, fn func(r *orders.Record) error) (*orders.Record, error) {
 	var from providers.State
-	r, err := h.cfg.Store.Update(ctx, j.key, func(r *orders.Record) error {
-		from = r.State
+	var hist int
+	r, err := h.cfg.Store.Update(ctx, k, func(r *orders.Record) error {
+		from, hist = r.State, len(r.History)
 		return fn(r)
 	})
-	if err == nil && r.State != from {
-		j.log.Info("order state", "from", from, "to", r.State)
-		h.dropScheduled(j, r)
+	if err != nil {
+		return r, err
+	}
+	if r.State != from {
+		log.Info("order state", "from", from, "to", r.State)
+		h.dropScheduled(k, log, r)
 		if h.cfg.Observer != nil {
-			h.cfg.Observer.OrderTransition(j.key.Provider, string(from), string(r.State))
-		}
-		if nerr := h.notifyLater(ctx, r); nerr != nil {
-			return r, nerr
+			h.cfg.Observer.OrderTransition(k.Provider, string(from), string(r.State))
 		}
 	}
-	return r, err
+	if len(r.History) > hist {
+		return r, h.notifyLater(ctx, r)
+	}
+	return r, nil
 }
 
 // enqueue enqueues a follow-up step (see Enqueue).
@@ -233,46 +248,23 @@ func lastAttempt(ctx context.Context) bool {
 // deadline is when an order received at receivedAt expires.
 func (h *Handlers) deadline(r *orders.Record) time.Time { return r.ReceivedAt.Add(h.cfg.Deadline) }
 
-// expireIfLate ends a live order past its deadline. It reports whether the
-// order is (now) terminal.
-func (h *Handlers) expireIfLate(ctx context.Context, j *job, r *orders.Record) (bool, error) {
-	if r.Terminal() {
-		return true, nil
-	}
-	dl := h.deadline(r)
-	if h.cfg.Store.Now().Before(dl) {
-		return false, nil
-	}
-	r, err := h.update(ctx, j, func(r *orders.Record) error {
-		r.Error = &orders.ErrorInfo{Code: "DEADLINE", Message: "no terminal state before the order deadline " + dl.Format(time.RFC3339)}
-		if !r.Apply(providers.EventDeadline, h.cfg.Store.Now(), "deadline") {
-			return orders.ErrNoChange
-		}
-		return nil
-	})
-	if err != nil {
-		return false, err
-	}
-	return r.Terminal(), nil
-}
-
 // dropScheduled removes the waiting poll and track of an order that has
 // just ended, so no task outlives its order (the running task is left to
 // finish).
-func (h *Handlers) dropScheduled(j *job, r *orders.Record) {
+func (h *Handlers) dropScheduled(k orders.Key, log *slog.Logger, r *orders.Record) {
 	if !r.Terminal() {
 		return
 	}
-	q := tasks.Queue(j.key.Provider, tasks.KindPoll)
-	for _, id := range []string{pollID(j.key, r.PollSeq), trackID(j.key, r.TrackSeq)} {
+	q := tasks.Queue(k.Provider, tasks.KindPoll)
+	for _, id := range []string{pollID(k, r.PollSeq), trackID(k, r.TrackSeq)} {
 		if err := h.cfg.Inspector.DeleteTask(q, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			j.log.Debug("waiting task of an ended order not removed", "id", id, "err", err)
+			log.Debug("waiting task of an ended order not removed", "id", id, "err", err)
 		}
 	}
 }
 
-// load reads the order and expires it when late. It returns nil when
-// there is nothing more to do (terminal).
+// load reads the order and takes the deadline's step when it is due (see
+// atDeadline). It returns nil when there is nothing more to do (terminal).
 func (h *Handlers) load(ctx context.Context, j *job) (*orders.Record, error) {
 	r, err := h.cfg.Store.Get(ctx, j.key)
 	if errors.Is(err, orders.ErrNotFound) {
@@ -286,16 +278,23 @@ func (h *Handlers) load(ctx context.Context, j *job) (*orders.Record, error) {
 		// notification: make sure the upstream still hears of it.
 		return nil, h.notifyLater(ctx, r)
 	}
-	done, err := h.expireIfLate(ctx, j, r)
+	done, err := h.atDeadline(ctx, j, r)
 	if err != nil || done {
 		return nil, err
 	}
 	return r, nil
 }
 
-// expire ends the order if it is still live past its deadline. The
-// deadline sweep enqueues it for orders past their deadline.
+// expire takes the deadline's step of an order past its deadline. The
+// deadline sweep enqueues it for live orders received before the deadline.
 func (h *Handlers) expire(ctx context.Context, j *job) error {
-	_, err := h.load(ctx, j)
-	return err
+	r, err := h.load(ctx, j)
+	if err != nil || r == nil {
+		return err
+	}
+	if r.DeadlineLive {
+		// Parked and followed on: off the deadline sweep's list.
+		return h.cfg.Store.PastDeadline(ctx, j.key)
+	}
+	return nil
 }

@@ -56,6 +56,12 @@ type notifyRef struct {
 // entries, when it has a callbackUrl. One task per history length, so a
 // later change is never lost behind a delivery already running.
 func (h *Handlers) notifyLater(ctx context.Context, r *orders.Record) error {
+	return NotifyLater(ctx, h.cfg.Enqueuer, h.cfg.Inspector, r)
+}
+
+// NotifyLater is notifyLater for writers outside the handlers (a person's
+// decision made by `enqueue`).
+func NotifyLater(ctx context.Context, enq Enqueuer, insp TaskInspector, r *orders.Record) error {
 	if r.Request.CallbackURL == "" || r.Notified >= len(r.History) {
 		return nil
 	}
@@ -66,7 +72,7 @@ func (h *Handlers) notifyLater(ctx context.Context, r *orders.Record) error {
 		asynq.Queue(tasks.QueueNotify),
 		asynq.MaxRetry(notifyMaxRetry),
 		asynq.Timeout(time.Minute))
-	return h.enqueue(ctx, Step{Task: t, Queue: tasks.QueueNotify, ID: id})
+	return Enqueue(ctx, enq, insp, Step{Task: t, Queue: tasks.QueueNotify, ID: id})
 }
 
 // notify POSTs the order's history entries from the first undelivered one

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,34 +46,39 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 	}
 	var next providers.State
 	var raw string
-	var parcel *providers.ParcelRef
 	if !failed {
-		next, raw, parcel = combine(statuses)
+		next, raw = combine(statuses)
 		if next == providers.StateUnknown {
 			j.log.Warn("unknown provider status word; state kept", "raw", raw)
 		}
 	}
+	var cancel bool
 	r, err = h.update(ctx, j, func(r *orders.Record) error {
 		if r.Terminal() || r.PollSeq != j.seq {
 			return orders.ErrNoChange
 		}
 		r.PollSeq++
 		if failed {
-			r.PollStep = min(r.PollStep+1, len(h.cfg.PollSchedule)-1)
+			r.PollStep = h.nextStep(r, r.PollStep+1)
 			return nil
 		}
 		changed := false
 		if r.Adopted && !r.LinesChecked {
 			changed = h.checkAdoptedLines(r, statuses)
 		}
-		changed = r.Apply(providers.Reported(next), h.cfg.Store.Now(), raw) || changed
-		if parcel != nil && r.Parcel == nil {
-			r.Parcel = parcel
+		if next != providers.StateUnknown {
+			r.ProviderState = next
 		}
+		if total := statusTotal(statuses); h.seeTotal(r, "poll", total) {
+			changed = true
+			cancel = h.guardPlaced(r, "poll", total, paid(next))
+		}
+		changed = r.Apply(providers.Reported(next), h.cfg.Store.Now(), raw) || changed
+		changed = addParcels(r, statuses) || changed
 		if changed || raw != r.RawStatus {
-			r.PollStep = 0
+			r.PollStep = h.nextStep(r, 0)
 		} else {
-			r.PollStep = min(r.PollStep+1, len(h.cfg.PollSchedule)-1)
+			r.PollStep = h.nextStep(r, r.PollStep+1)
 		}
 		r.RawStatus = raw
 		return nil
@@ -80,12 +86,49 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 	if err != nil || r.Terminal() {
 		return err
 	}
-	if r.Parcel != nil && !r.TrackDone && shippedOrLater(r.State) {
+	if cancel {
+		j.log.Warn("total above maxTotal before payment: cancelling at the provider", "total", providers.FormatYuan(lastTotal(r)))
+		if err := h.enqueue(ctx, NewCancelTask(j.key)); err != nil {
+			return err
+		}
+	}
+	if tracking(r) {
 		if err := h.enqueue(ctx, newTrackTask(j.key, r.TrackSeq, 0)); err != nil {
 			return err
 		}
 	}
 	return h.nextPoll(ctx, j, r)
+}
+
+// nextStep is the poll step to go to: step, or the slowest for an order
+// that lives at the provider past its deadline.
+func (h *Handlers) nextStep(r *orders.Record, step int) int {
+	last := len(h.cfg.PollSchedule) - 1
+	if r.DeadlineLive {
+		return last
+	}
+	return min(step, last)
+}
+
+// addParcels adds the parcels the provider orders now name. It reports
+// whether there was a new one.
+func addParcels(r *orders.Record, sts []*providers.OrderStatus) bool {
+	added := false
+	for _, st := range sts {
+		if st.Parcel == nil || slices.ContainsFunc(r.Parcels, func(p orders.Parcel) bool { return p.OrderID == st.OrderID }) {
+			continue
+		}
+		r.Parcels = append(r.Parcels, orders.Parcel{OrderID: st.OrderID, ParcelRef: *st.Parcel})
+		r.TrackDone, added = false, true
+	}
+	return added
+}
+
+// tracking reports whether the order's parcels are to be traced: it has
+// shipped (as the provider says, whatever the record's state), and a
+// parcel is still under way.
+func tracking(r *orders.Record) bool {
+	return len(r.Parcels) > 0 && !r.TrackDone && shippedOrLater(r.ProviderState)
 }
 
 // checkAdoptedLines parks an adopted order whose provider orders lack some
@@ -122,7 +165,7 @@ func (h *Handlers) wait(step int) time.Duration {
 }
 
 func shippedOrLater(s providers.State) bool {
-	return s == providers.StateShipped || s == providers.StateDelivered
+	return s == providers.StateShipped || s == providers.StateDelivered || s == providers.StateCompleted
 }
 
 // combine folds the statuses of a (possibly split) order into one state:
@@ -130,16 +173,12 @@ func shippedOrLater(s providers.State) bool {
 // completed if any part completed, else the first part's state. A part in
 // an unknown word makes the whole unknown (the state is kept). raw lists
 // the provider words.
-func combine(sts []*providers.OrderStatus) (providers.State, string, *providers.ParcelRef) {
-	var parcel *providers.ParcelRef
+func combine(sts []*providers.OrderStatus) (providers.State, string) {
 	words := make([]string, len(sts))
 	for i, st := range sts {
 		words[i] = st.Raw
 		if len(sts) > 1 {
 			words[i] = st.OrderID + "=" + st.Raw
-		}
-		if parcel == nil && st.Parcel != nil {
-			parcel = st.Parcel
 		}
 	}
 	raw := strings.Join(words, ",")
@@ -148,7 +187,7 @@ func combine(sts []*providers.OrderStatus) (providers.State, string, *providers.
 	for _, st := range sts {
 		switch {
 		case st.State == providers.StateUnknown:
-			return providers.StateUnknown, raw, parcel
+			return providers.StateUnknown, raw
 		case st.State == providers.StateCompleted:
 			anyCompleted = true
 		case !st.State.Terminal():
@@ -160,9 +199,9 @@ func combine(sts []*providers.OrderStatus) (providers.State, string, *providers.
 	}
 	switch {
 	case !allEnded:
-		return least, raw, parcel
+		return least, raw
 	case anyCompleted:
-		return providers.StateCompleted, raw, parcel
+		return providers.StateCompleted, raw
 	}
-	return sts[0].State, raw, parcel
+	return sts[0].State, raw
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -34,7 +35,7 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 	if created {
 		j.log.Info("order received")
 	}
-	if done, err := h.expireIfLate(ctx, j, r); err != nil || done {
+	if done, err := h.atDeadline(ctx, j, r); err != nil || done {
 		return err
 	}
 	switch {
@@ -62,12 +63,11 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 			return orders.ErrNoChange
 		}
 		now := h.cfg.Store.Now()
-		r.Quote = q
+		r.Quote, r.QuotedAt = q, now.UTC()
 		r.Deadline = h.deadline(r)
-		if limit, ok := r.Request.MaxTotalFen(); ok && q.Total > limit {
-			r.Error = &orders.ErrorInfo{Code: "PRICE_GUARD", Message: fmt.Sprintf(
-				"preview total %s exceeds maxTotal %s", providers.FormatYuan(q.Total), providers.FormatYuan(limit))}
-			r.Apply(providers.EventPriceGuard, now, "PRICE_GUARD")
+		if refused := quoteRefused(r, q, "preview"); refused != nil {
+			r.Error = refused
+			r.Apply(providers.EventPriceGuard, now, CodePriceGuard)
 			return nil
 		}
 		r.Apply(providers.EventPreviewed, now, "")
@@ -80,6 +80,76 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	return h.enqueue(ctx, newCreateTask(k))
+}
+
+// quoteRefused is the price guard on a quote: a zero or missing total
+// (a provider that did not price the order) or one above maxTotal is
+// refused before any create.
+func quoteRefused(r *orders.Record, q *providers.Quote, source string) *orders.ErrorInfo {
+	if q.Total <= 0 {
+		return &orders.ErrorInfo{Code: CodePriceGuard, Total: providers.FormatYuan(q.Total),
+			Message: source + " answered no total (" + providers.FormatYuan(q.Total) + "): refused before create"}
+	}
+	if limit, ok := r.Request.MaxTotalFen(); ok && q.Total > limit {
+		return priceError(CodePriceGuard, source, q.Total, limit)
+	}
+	return nil
+}
+
+// repreview makes the quote again before a create when it is older than
+// QUOTE_MAX_AGE, and applies the price guard to the new one. It returns
+// the record to create from, or nil when the order was rejected (or has
+// moved on meanwhile).
+func (h *Handlers) repreview(ctx context.Context, j *job, r *orders.Record) (*orders.Record, error) {
+	at := quotedAt(r)
+	if r.Quote != nil && !at.IsZero() && h.cfg.Store.Now().Sub(at) <= h.cfg.QuoteMaxAge {
+		return r, nil
+	}
+	age := "of unknown age"
+	if !at.IsZero() {
+		age = h.cfg.Store.Now().Sub(at).Round(time.Second).String() + " old"
+	}
+	j.log.Info("quote too old for a create: previewing again", "age", age, "max", h.cfg.QuoteMaxAge)
+	q, err := j.p.Preview(ctx, &r.Request)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := h.update(ctx, j, func(r *orders.Record) error {
+		if r.Terminal() || len(r.ProviderOrderIDs) > 0 {
+			return orders.ErrNoChange
+		}
+		now := h.cfg.Store.Now()
+		old := lastTotal(r)
+		r.Quote, r.QuotedAt = q, now.UTC()
+		if q.Total != old && q.Total > 0 {
+			r.Totals = nil // the new quote is the reference now
+			r.History = append(r.History, orders.Transition{State: r.State, At: now.UTC(), Event: orders.EntryPriceChanged,
+				Note: fmt.Sprintf("preview again (quote %s): total %s -> %s", age, providers.FormatYuan(old), providers.FormatYuan(q.Total))})
+		}
+		if refused := quoteRefused(r, q, "new preview"); refused != nil {
+			r.Error = refused
+			r.Apply(providers.EventPriceGuard, now, CodePriceGuard)
+		}
+		return nil
+	})
+	if err != nil || rec.Terminal() || len(rec.ProviderOrderIDs) > 0 {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// quotedAt is when the order's quote was made (for records written before
+// QuotedAt existed: when the order entered previewed).
+func quotedAt(r *orders.Record) time.Time {
+	if !r.QuotedAt.IsZero() {
+		return r.QuotedAt
+	}
+	for _, t := range r.History {
+		if t.State == providers.StatePreviewed && t.Event == "" {
+			return t.At
+		}
+	}
+	return time.Time{}
 }
 
 // callFailed steers a failed provider call of a step that must succeed

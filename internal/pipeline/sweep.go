@@ -97,7 +97,7 @@ func (h *Handlers) expectedSteps(r *orders.Record) []Step {
 	k := r.Key()
 	if len(r.ProviderOrderIDs) > 0 {
 		steps := []Step{newPollTask(k, r.PollSeq, h.wait(r.PollStep))}
-		if r.Parcel != nil && !r.TrackDone && shippedOrLater(r.State) {
+		if tracking(r) {
 			steps = append(steps, newTrackTask(k, r.TrackSeq, h.wait(r.TrackStep)))
 		}
 		return steps

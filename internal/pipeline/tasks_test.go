@@ -67,7 +67,7 @@ func TestCombine(t *testing.T) {
 			providers.StateUnknown, "1=waitlogisticstakein,2=waitsellersend"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, raw, _ := combine(c.in)
+			got, raw := combine(c.in)
 			if got != c.want || raw != c.raw {
 				t.Fatalf("combine = %q, %q; want %q, %q", got, raw, c.want, c.raw)
 			}

@@ -3,20 +3,22 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"orderflow/internal/orders"
 	"orderflow/providers"
 )
 
-// track follows the parcel of a shipped order until it is signed for (the
-// order becomes delivered), ends on a failure branch, or the order ends.
-// Like poll, each run is one link of a chain (the record's TrackSeq).
+// track follows the parcels of a shipped order (one per provider order of
+// a split one) until each is signed for or ends on a failure branch; the
+// order becomes delivered when every provider order's parcel is signed
+// for. Like poll, each run is one link of a chain (the record's TrackSeq).
 func (h *Handlers) track(ctx context.Context, j *job) error {
 	r, err := h.load(ctx, j)
 	if err != nil || r == nil || r.TrackDone {
 		return err
 	}
-	if r.Parcel == nil || len(r.ProviderOrderIDs) == 0 {
+	if len(r.Parcels) == 0 {
 		return skip("track: order %s has no parcel yet", j.key)
 	}
 	switch {
@@ -25,37 +27,55 @@ func (h *Handlers) track(ctx context.Context, j *job) error {
 	case r.TrackSeq != j.seq:
 		return nil
 	}
-	p, err := j.p.Trace(ctx, r.ProviderOrderIDs[0], r.Parcel)
-	if err != nil {
-		if _, ok := deferralOf(err); ok || errors.Is(err, context.Canceled) {
-			return err
+	traced := map[string]*providers.Parcel{} // by provider order id
+	for _, pc := range r.Parcels {
+		if pc.Done {
+			continue
 		}
-		if !errors.Is(err, providers.ErrNotFound) {
-			j.log.Warn("trace failed; tracking goes on", "class", providers.ClassOf(err).String(), "err", err)
+		p, err := j.p.Trace(ctx, pc.OrderID, &pc.ParcelRef)
+		if err != nil {
+			if _, ok := deferralOf(err); ok || errors.Is(err, context.Canceled) {
+				return err
+			}
+			if !errors.Is(err, providers.ErrNotFound) {
+				j.log.Warn("trace failed; tracking goes on", "providerOrderId", pc.OrderID, "class", providers.ClassOf(err).String(), "err", err)
+			}
+			continue
 		}
-		p = nil
+		traced[pc.OrderID] = p
 	}
 	r, err = h.update(ctx, j, func(r *orders.Record) error {
 		if r.Terminal() || r.TrackDone || r.TrackSeq != j.seq {
 			return orders.ErrNoChange
 		}
 		r.TrackSeq++
-		if p == nil {
-			r.TrackStep = min(r.TrackStep+1, len(h.cfg.PollSchedule)-1)
-			return nil
+		changed := false
+		for i := range r.Parcels {
+			pc := &r.Parcels[i]
+			p := traced[pc.OrderID]
+			if p == nil || pc.Done {
+				continue
+			}
+			changed = changed || p.Status != pc.Status
+			pc.Status = p.Status
+			switch {
+			case p.Delivered():
+				pc.Done, pc.Delivered = true, true
+			case p.Failed():
+				pc.Done = true
+				j.log.Warn("parcel ended on a failure branch", "providerOrderId", pc.OrderID, "parcel", p.Status)
+			}
 		}
-		changed := p.Status != r.ParcelStatus
-		r.ParcelStatus = p.Status
-		switch {
-		case p.Delivered():
-			r.Delivered, r.TrackDone = true, true
-			r.Apply(providers.EventParcelSigned, h.cfg.Store.Now(), p.Status)
-		case p.Failed():
+		if len(r.Parcels) == len(r.ProviderOrderIDs) && !slices.ContainsFunc(r.Parcels, func(p orders.Parcel) bool { return !p.Done }) {
 			r.TrackDone = true
-			j.log.Warn("parcel ended on a failure branch", "parcel", p.Status)
-		case changed:
+			if !slices.ContainsFunc(r.Parcels, func(p orders.Parcel) bool { return !p.Delivered }) {
+				r.Delivered = true
+				r.Apply(providers.EventParcelSigned, h.cfg.Store.Now(), providers.ParcelSigned)
+			}
+		}
+		if changed {
 			r.TrackStep = 0
-		default:
+		} else {
 			r.TrackStep = min(r.TrackStep+1, len(h.cfg.PollSchedule)-1)
 		}
 		return nil
@@ -66,7 +86,7 @@ func (h *Handlers) track(ctx context.Context, j *job) error {
 	return h.nextTrack(ctx, j, r)
 }
 
-// nextTrack enqueues the parcel's next trace, scheduled by its track step.
+// nextTrack enqueues the parcels' next trace, scheduled by the track step.
 func (h *Handlers) nextTrack(ctx context.Context, j *job, r *orders.Record) error {
 	if r.Terminal() || r.TrackDone {
 		return nil

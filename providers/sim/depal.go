@@ -465,7 +465,7 @@ func (s *Sim) dDetail(body []byte, unfiltered bool) (code, msg string, data any,
 	now := s.cfg.Clock.Now()
 	d := dDetailData{
 		OrderID: o.id, OutOrderID: o.outOrderID, Status: o.statusAt(s.tl, now),
-		ProductTotalAmount: providers.FormatYuan(o.goods), FreightTotalAmount: providers.FormatYuan(o.freight),
+		ProductTotalAmount: providers.FormatYuan(o.goodsAt(s.tl, now)), FreightTotalAmount: providers.FormatYuan(o.freight),
 		ServiceTotalAmount: providers.FormatYuan(o.service),
 		CreateTime:         formatTime(o.created), PayTime: formatTime(o.payTime(s.tl, now)),
 		OrderItemList: make([]dOrderItem, 0, len(o.lines)),

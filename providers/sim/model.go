@@ -43,7 +43,29 @@ const (
 	// "waitsellersend" (for Timeline.ShipAfter after payment), then go on
 	// normally.
 	ProductUnknownStatus int64 = 910000000004
+	// ProductRepriceAtCreate: the seller re-priced between preview and
+	// create: the create makes the order with RepriceFactor times the
+	// planned goods (its answer and details say so); otherwise normal.
+	ProductRepriceAtCreate int64 = 910000000005
+	// ProductRepriceUnpaid: Timeline.PayAfter/2 after creation the seller
+	// raises the goods RepriceFactor times (Xportcn pushes
+	// ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY) and the buyer never pays: the
+	// order awaits payment until cancelled.
+	ProductRepriceUnpaid int64 = 910000000006
+	// ProductRepricePaid: the same raise, then the order is paid at
+	// Timeline.PayAfter and goes on normally.
+	ProductRepricePaid int64 = 910000000007
+	// ProductZeroTotal: the preview answers every amount 0 (a provider
+	// glitch; a create would be priced by the seller later).
+	ProductZeroTotal int64 = 910000000008
+	// ProductUnpaid: the order is never paid: it awaits payment until
+	// cancelled.
+	ProductUnpaid int64 = 910000000009
 )
+
+// RepriceFactor is how many times the planned goods a re-priced order
+// costs.
+const RepriceFactor = 10
 
 // UnknownStatusWord is the status word no client knows, answered for orders
 // of ProductUnknownStatus while paid and not yet shipped.
@@ -137,6 +159,10 @@ const (
 	FateCancelled
 	FateTerminated
 	FateUnknownStatus
+	FateRepriceAtCreate
+	FateRepriceUnpaid
+	FateRepricePaid
+	FateUnpaid
 )
 
 func (f Fate) String() string {
@@ -149,33 +175,55 @@ func (f Fate) String() string {
 		return "terminated"
 	case FateUnknownStatus:
 		return "unknown_status"
+	case FateRepriceAtCreate:
+		return "reprice_at_create"
+	case FateRepriceUnpaid:
+		return "reprice_unpaid"
+	case FateRepricePaid:
+		return "reprice_paid"
+	case FateUnpaid:
+		return "unpaid"
 	}
 	return "fate(" + strconv.Itoa(int(f)) + ")"
 }
 
+// fateProducts are the planned products of the fates, the first found in
+// this order winning.
+var fateProducts = []struct {
+	product int64
+	fate    Fate
+}{
+	{ProductCancelled, FateCancelled},
+	{ProductTerminated, FateTerminated},
+	{ProductUnknownStatus, FateUnknownStatus},
+	{ProductRepriceAtCreate, FateRepriceAtCreate},
+	{ProductRepriceUnpaid, FateRepriceUnpaid},
+	{ProductRepricePaid, FateRepricePaid},
+	{ProductUnpaid, FateUnpaid},
+}
+
 // FateOf is the fate of a cart: ProductCancelled wins over
-// ProductTerminated, which wins over ProductUnknownStatus; else normal.
+// ProductTerminated, which wins over ProductUnknownStatus, then the
+// re-priced and unpaid products in their order; else normal.
 func FateOf(items []providers.Item) Fate {
-	var c, t, u bool
-	for _, it := range items {
-		switch it.ProductID {
-		case ProductCancelled:
-			c = true
-		case ProductTerminated:
-			t = true
-		case ProductUnknownStatus:
-			u = true
+	for _, fp := range fateProducts {
+		for _, it := range items {
+			if it.ProductID == fp.product {
+				return fp.fate
+			}
 		}
 	}
-	switch {
-	case c:
-		return FateCancelled
-	case t:
-		return FateTerminated
-	case u:
-		return FateUnknownStatus
-	}
 	return FateNormal
+}
+
+// zeroQuote reports whether a cart's preview answers every amount 0.
+func zeroQuote(items []providers.Item) bool {
+	for _, it := range items {
+		if it.ProductID == ProductZeroTotal {
+			return true
+		}
+	}
+	return false
 }
 
 // Parts is how a create of items at provider splits into provider orders.
@@ -219,6 +267,9 @@ func Goods(items []providers.Item) int64 {
 // PlannedQuote is the quote the simulator answers for items at provider
 // (amounts in fen). Total = Goods + Freight + Service.
 func PlannedQuote(provider string, items []providers.Item) providers.Quote {
+	if zeroQuote(items) {
+		return providers.Quote{}
+	}
 	q := providers.Quote{Goods: Goods(items)}
 	q.Freight = Freight * int64(len(Parts(provider, items)))
 	if provider == providers.Depal {
@@ -274,12 +325,34 @@ type order struct {
 	pushDue time.Time // the next change's time, zero when none is scheduled
 }
 
-func (o *order) total() int64 { return o.goods + o.freight + o.service }
+// goodsAt is the goods amount at sim time now: a re-priced order's goods
+// are raised from its raise time on.
+func (o *order) goodsAt(tl Timeline, now time.Time) int64 {
+	if r := o.raiseAt(tl); !r.IsZero() && !now.Before(r) {
+		return o.goods * RepriceFactor
+	}
+	return o.goods
+}
 
-// change is an order status change at a simulated time.
+// totalAt is the order's total at sim time now.
+func (o *order) totalAt(tl Timeline, now time.Time) int64 {
+	return o.goodsAt(tl, now) + o.freight + o.service
+}
+
+// raiseAt is when the seller raises a re-priced order's price (zero: never).
+func (o *order) raiseAt(tl Timeline) time.Time {
+	if o.fate == FateRepriceUnpaid || o.fate == FateRepricePaid {
+		return o.created.Add(tl.PayAfter / 2)
+	}
+	return time.Time{}
+}
+
+// change is an order status change at a simulated time; price marks the
+// seller's price change (the status word stays).
 type change struct {
 	at     time.Time
 	status string
+	price  bool
 }
 
 // changes is the order's whole life, as a pure function of its creation
@@ -287,26 +360,39 @@ type change struct {
 func (o *order) changes(tl Timeline) []change {
 	c := o.created
 	if !o.cancelledAt.IsZero() {
-		return []change{{c, statusWaitPay}, {o.cancelledAt, statusCancel}}
+		cs := []change{{at: c, status: statusWaitPay}}
+		if r := o.raiseAt(tl); !r.IsZero() && r.Before(o.cancelledAt) {
+			cs = append(cs, change{at: r, status: statusWaitPay, price: true})
+		}
+		return append(cs, change{at: o.cancelledAt, status: statusCancel})
 	}
 	paid := c.Add(tl.PayAfter)
 	ship := paid.Add(tl.ShipAfter)
 	switch o.fate {
 	case FateCancelled:
-		return []change{{c, statusWaitPay}, {paid, statusCancel}}
+		return []change{{at: c, status: statusWaitPay}, {at: paid, status: statusCancel}}
 	case FateTerminated:
-		return []change{{c, statusWaitPay}, {paid, statusWaitSend}, {ship, statusTerminated}}
+		return []change{{at: c, status: statusWaitPay}, {at: paid, status: statusWaitSend}, {at: ship, status: statusTerminated}}
+	case FateUnpaid:
+		return []change{{at: c, status: statusWaitPay}}
+	case FateRepriceUnpaid:
+		return []change{{at: c, status: statusWaitPay}, {at: o.raiseAt(tl), status: statusWaitPay, price: true}}
 	}
 	send := statusWaitSend
 	if o.fate == FateUnknownStatus {
 		send = UnknownStatusWord
 	}
 	sign := ship.Add(3 * tl.ParcelStep)
-	return []change{
-		{c, statusWaitPay}, {paid, send}, {ship, statusWaitReceive},
-		{sign, statusConfirm}, {sign.Add(tl.CompleteAfter), statusSuccess},
+	cs := []change{{at: c, status: statusWaitPay}}
+	if o.fate == FateRepricePaid {
+		cs = append(cs, change{at: o.raiseAt(tl), status: statusWaitPay, price: true})
 	}
+	return append(cs, change{at: paid, status: send}, change{at: ship, status: statusWaitReceive},
+		change{at: sign, status: statusConfirm}, change{at: sign.Add(tl.CompleteAfter), status: statusSuccess})
 }
+
+// never is a fate that never pays.
+func (f Fate) never() bool { return f == FateCancelled || f == FateUnpaid || f == FateRepriceUnpaid }
 
 // statusAt is the order's status word at sim time now.
 func (o *order) statusAt(tl Timeline, now time.Time) string {
@@ -323,7 +409,7 @@ func (o *order) statusAt(tl Timeline, now time.Time) string {
 
 // payTime is when the order was paid, zero when it is not (yet).
 func (o *order) payTime(tl Timeline, now time.Time) time.Time {
-	if !o.cancelledAt.IsZero() || o.fate == FateCancelled {
+	if !o.cancelledAt.IsZero() || o.fate.never() {
 		return time.Time{}
 	}
 	p := o.created.Add(tl.PayAfter)
@@ -343,7 +429,7 @@ type parcelStep struct {
 // parcelAt is the parcel's events up to now, oldest first; nil before
 // shipment and for orders that never ship.
 func (o *order) parcelAt(tl Timeline, now time.Time) []parcelStep {
-	if !o.cancelledAt.IsZero() || o.fate == FateCancelled || o.fate == FateTerminated {
+	if !o.cancelledAt.IsZero() || o.fate.never() || o.fate == FateTerminated {
 		return nil
 	}
 	ship := o.created.Add(tl.PayAfter + tl.ShipAfter)
@@ -418,6 +504,9 @@ func (s *store) createLocked(provider, outOrderID, previewID string, items []pro
 			provider: provider, id: id, outOrderID: outOrderID, previewID: previewID, part: i,
 			created: now, committed: time.Now(), fate: fate, lines: p, goods: Goods(p), freight: Freight,
 			billNo: "YT" + id[len(id)-12:],
+		}
+		if fate == FateRepriceAtCreate {
+			o.goods *= RepriceFactor
 		}
 		if i == 0 {
 			o.service = service // the whole fee on the first part
@@ -621,7 +710,7 @@ type OrderView struct {
 func (o *order) view(tl Timeline, now time.Time) OrderView {
 	v := OrderView{
 		Provider: o.provider, OrderID: o.id, OutOrderID: o.outOrderID, Part: o.part,
-		Fate: o.fate, Status: o.statusAt(tl, now), Created: o.created, Total: o.total(),
+		Fate: o.fate, Status: o.statusAt(tl, now), Created: o.created, Total: o.totalAt(tl, now),
 	}
 	if ps := o.parcelAt(tl, now); len(ps) > 0 {
 		v.ParcelStatus = ps[len(ps)-1].status

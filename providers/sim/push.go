@@ -51,6 +51,10 @@ var pushTypes = map[string][2]string{
 	statusTerminated:  {"ORDER_BUYER_VIEW_ORDER_BUYER_REFUND", "TERMINATED"},
 }
 
+// PushPriceModify is the message type of a seller's price change before
+// payment.
+const PushPriceModify = "ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY"
+
 // pushTick is how often (wall time) the push loop looks at the clock.
 const pushTick = 5 * time.Millisecond
 
@@ -169,9 +173,12 @@ func (p *pusher) step(now time.Time) {
 // message renders o's change c. Called under store.mu.
 func (p *pusher) message(o *order, c change, now time.Time) []byte {
 	tw := pushTypes[c.status]
+	if c.price {
+		tw[0] = PushPriceModify
+	}
 	b := PushBody{
 		OrderID: o.id, OrderNo: o.id, OrderStatus: tw[1], PayStatus: "UNPAID",
-		TotalAmount: o.total(), ShippingFee: o.freight, ProductAmount: o.goods,
+		TotalAmount: o.totalAt(p.s.tl, c.at), ShippingFee: o.freight, ProductAmount: o.goodsAt(p.s.tl, c.at),
 		RefundStatus: "", PayTime: formatTime(o.payTime(p.s.tl, c.at)),
 	}
 	switch c.status {
@@ -181,7 +188,7 @@ func (p *pusher) message(o *order, c change, now time.Time) []byte {
 			b.CloseReason = "payTimeout"
 		}
 	case statusTerminated:
-		b.PayStatus, b.RefundAmount, b.RefundStatus = "REFUNDED", o.total(), "REFUND_SUCCESS"
+		b.PayStatus, b.RefundAmount, b.RefundStatus = "REFUNDED", o.totalAt(p.s.tl, c.at), "REFUND_SUCCESS"
 	case statusWaitPay:
 	default:
 		b.PayStatus = "PAID"

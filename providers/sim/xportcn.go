@@ -409,7 +409,7 @@ func (s *Sim) xCreate(body []byte, partial bool) (int, string, func() any) {
 				ErrorCode: PartialCreateCode, ErrorMessage: partialCreateText(rejected.ProductID)})
 		}
 		for _, o := range made {
-			d.TotalSuccessAmount += o.total()
+			d.TotalSuccessAmount += o.totalAt(s.tl, o.created)
 			d.PostFee += o.freight
 		}
 		if len(made) > 1 {
@@ -515,7 +515,7 @@ func (s *Sim) xDetail(body []byte) (int, string, any) {
 	}
 	now := s.cfg.Clock.Now()
 	d := xDetailData{BaseInfo: xBaseInfo{
-		ID: o.id, OutOrderID: o.outOrderID, Status: o.statusAt(s.tl, now), TotalAmount: o.total(),
+		ID: o.id, OutOrderID: o.outOrderID, Status: o.statusAt(s.tl, now), TotalAmount: o.totalAt(s.tl, now),
 		ShippingFee: o.freight, CreateTime: formatTime(o.created), PayTime: formatTime(o.payTime(s.tl, now)),
 	}}
 	d.ProductItems = make([]xProductItem, 0, len(o.lines))
