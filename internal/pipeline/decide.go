@@ -84,7 +84,9 @@ const (
 // Check reports what is wrong with a decision, naming the field.
 func (d *Decision) Check() error {
 	d.By, d.Reason = strings.TrimSpace(d.By), strings.TrimSpace(d.Reason)
-	bad := func(format string, a ...any) error { return fmt.Errorf("%w: %s", ErrDecision, fmt.Sprintf(format, a...)) }
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrDecision, fmt.Sprintf(format, a...))
+	}
 	switch {
 	case !slices.Contains(Actions, d.Action):
 		return bad("action: want one of recheck, attach, recreate, close, retry, cancel, got %q", d.Action)
