@@ -14,7 +14,8 @@ import (
 // awaitCreate is how long a cancel waits for a create in flight to end.
 const awaitCreate = 2 * time.Second
 
-// tooFast is 1688's refusal of a cancel within 10 s of creation.
+// tooFast is 1688's refusal of a cancel within 10 s of creation (the
+// code, or the first word of the message behind the provider's own code).
 const tooFast = "CLOSE_ORDER_TOO_FAST"
 
 // CancelOutcome says what a cancel request will do.
@@ -101,7 +102,7 @@ func (h *Handlers) cancel(ctx context.Context, j *job) error {
 		}
 		var pe *providers.PermanentError
 		switch {
-		case errors.As(err, &pe) && pe.Code == tooFast:
+		case errors.As(err, &pe) && strings.Contains(pe.Code+" "+pe.Message, tooFast):
 			return &providers.DeferError{Reason: "cancel_too_fast", Wait: 10 * time.Second, Err: err}
 		case errors.As(err, &pe):
 			j.log.Warn("cancel refused by the provider", "for", r.CancelFor, "code", pe.Code, "message", pe.Message)
@@ -145,11 +146,12 @@ func (h *Handlers) cancelAccepted(ctx context.Context, j *job, r *orders.Record)
 		if r.CancelDone {
 			return orders.ErrNoChange
 		}
+		late := lateLanding(r)
 		r.CancelDone = true
 		now := h.cfg.Store.Now()
 		note := "cancelled at the provider: " + ids + " (accepted)"
 		switch {
-		case lateLanding(r):
+		case late:
 			r.History = append(r.History, orders.Transition{State: r.State, At: now.UTC(), Event: orders.EntryCancelled,
 				Note: "the create landed after the deadline; " + note})
 		case r.Terminal():
@@ -184,6 +186,8 @@ func (h *Handlers) cancelRefused(ctx context.Context, j *job, id string, pe *pro
 	rec, err := h.update(ctx, j, func(r *orders.Record) error {
 		r.CancelRefused = refusal
 		if r.Terminal() {
+			j.log.Error("an ended order lives at the provider: its create landed after the deadline and the cancel was refused; a person must settle it",
+				"state", r.State, "refusal", refusal)
 			return nil
 		}
 		now := h.cfg.Store.Now()

@@ -121,9 +121,15 @@ func validOrderID(id string) bool {
 	if id == "" || len(id) > 64 {
 		return false
 	}
-	return !strings.ContainsFunc(id, func(r rune) bool {
-		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_')
-	})
+	idChar := func(r rune) bool {
+		return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_'
+	}
+	for _, r := range id {
+		if !idChar(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Decide carries out a person's decision on an order, in the worker (it
@@ -298,8 +304,9 @@ func (h *Handlers) attach(ctx context.Context, j *job, r *orders.Record, d Decis
 		}
 	}
 	sts, err := h.statuses(ctx, j, d.IDs)
-	if errors.Is(err, providers.ErrNotFound) {
-		return Decided{Record: r, Message: "attach: the provider does not know " + strings.TrimSuffix(err.Error(), ": "+providers.ErrNotFound.Error())}, nil
+	var pe *providers.PermanentError
+	if errors.Is(err, providers.ErrNotFound) || errors.As(err, &pe) {
+		return Decided{Record: r, Message: "attach refused: the provider does not know " + err.Error()}, nil
 	}
 	if err != nil {
 		return Decided{}, fmt.Errorf("attach: read the provider orders: %w", err)
