@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 
+	"orderflow/internal/console"
 	"orderflow/internal/orders"
 	"orderflow/internal/pipeline"
 	"orderflow/providers"
@@ -43,7 +44,9 @@ type AdminConfig struct {
 	Metrics http.Handler
 	// Token, when set, is required (Authorization: Bearer, or ?token= for a
 	// browser) on /monitoring/ and /v1/.
-	Token  string
+	Token string
+	// Quota reads the providers' quota use for the console; nil: not shown.
+	Quota  console.QuotaReader
 	Logger *slog.Logger
 }
 
@@ -58,7 +61,8 @@ type Admin struct {
 func (a *Admin) Close() error { return a.ui.Close() }
 
 // AdminHandler returns the admin listener's routes: /healthz, /readyz,
-// /metrics, the web UI at /monitoring/, /callbacks/xportcn and /v1/orders.
+// /metrics, the web UI at /monitoring/, the console at /console/,
+// /callbacks/xportcn and /v1/orders.
 func AdminHandler(cfg AdminConfig) *Admin {
 	log := cfg.Logger
 	if log == nil {
@@ -83,6 +87,9 @@ func AdminHandler(cfg AdminConfig) *Admin {
 	}
 	ui := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis})
 	mux.Handle("/monitoring/", guard(cfg.Token, "/monitoring/", ui))
+	// The console's session cookie has path / so its links into /monitoring/ pass too.
+	mux.Handle(console.Path, guard(cfg.Token, "/", console.New(console.Config{Store: w.Store(), Tasks: w.Inspector(),
+		Decider: w.Handlers(), Providers: w.Providers(), Quota: cfg.Quota, Secret: cfg.Token, Logger: log})))
 	mux.Handle("POST /callbacks/xportcn", pushHandler(w, log))
 	mux.Handle("POST /v1/orders", guard(cfg.Token, "", submitHandler(w)))
 	mux.Handle("GET /v1/orders", guard(cfg.Token, "", listHandler(w)))
