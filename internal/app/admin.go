@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -88,8 +89,7 @@ func AdminHandler(cfg AdminConfig) *Admin {
 	ui := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis})
 	mux.Handle("/monitoring/", guard(cfg.Token, "/monitoring/", ui))
 	// The console's session cookie has path / so its links into /monitoring/ pass too.
-	mux.Handle(console.Path, guard(cfg.Token, "/", console.New(console.Config{Store: w.Store(), Tasks: w.Inspector(),
-		Decider: w.Handlers(), Providers: w.Providers(), Quota: cfg.Quota, Secret: cfg.Token, Logger: log})))
+	mux.Handle("/console/", guard(cfg.Token, "/", consoleHandler(cfg, log)))
 	mux.Handle("POST /callbacks/xportcn", pushHandler(w, log))
 	mux.Handle("POST /v1/orders", guard(cfg.Token, "", submitHandler(w)))
 	mux.Handle("GET /v1/orders", guard(cfg.Token, "", listHandler(w)))
@@ -107,6 +107,16 @@ func AdminHandler(cfg AdminConfig) *Admin {
 		}
 	})))
 	return &Admin{Handler: mux, ui: ui}
+}
+
+// consoleHandler is the order console, built at its first request.
+func consoleHandler(cfg AdminConfig, log *slog.Logger) http.Handler {
+	c := sync.OnceValue(func() *console.Console {
+		w := cfg.Worker
+		return console.New(console.Config{Store: w.Store(), Tasks: w.Inspector(), Decider: w.Handlers(),
+			Providers: w.Providers(), Quota: cfg.Quota, Secret: cfg.Token, Logger: log})
+	})
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { c().ServeHTTP(rw, r) })
 }
 
 // uiCookie carries the web UI's session: a browser opened with ?token=
