@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -77,6 +78,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("admin test server listens on %s, not loopback", ts.Listener.Addr())
 	}
 
+	for _, u := range []string{"/console/", "/console/orders", "/console/?token=nope"} {
+		if status, _, _ := httpGet(t, ts.URL+u, nil); status != http.StatusUnauthorized {
+			t.Fatalf("GET %s without the token: %d, want 401", u, status)
+		}
+	}
 	if err := os.MkdirAll(consoleScreens, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -218,7 +218,7 @@ func TestOverview(t *testing.T) {
 		"Failures, last 24 h <span class=\"count\">6</span>",
 		">ITEM_OFF_SHELF</a>", ">PRICE_GUARD</a>", ">DEADLINE</a>",
 		// providers: breaker, quota, queue latency
-		"half open", "2.0 of 5 burst in use (40%), 10 req/s", "3 tasks, latency 7s",
+		"half open", "2.0 of 5 burst in use (40%), 10 req/s", "size 3, latency 7s",
 		// the oldest live order
 		"Oldest live order", key(providers.Depal, providers.StateAwaitingPayment)) // ties by key
 	// Failures older than a day drop out.
