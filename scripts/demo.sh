@@ -24,7 +24,8 @@ start=$(date +%s)
 ./bin/enqueue watch
 echo
 echo "all demo orders terminal in $(( $(date +%s) - start ))s"
-echo "web UI (queues, tasks): http://$admin/monitoring/   metrics: http://$admin/metrics"
+echo "console (orders, review): http://$admin/console/"
+echo "web UI (queues, tasks):   http://$admin/monitoring/   metrics: http://$admin/metrics"
 echo "status of one order:    ./bin/enqueue status DEMO-0003"
 echo "serving until Ctrl-C"
 wait "$pid"

@@ -52,8 +52,8 @@ func main() {
 	defer stop()
 	err = app.Run(ctx, s, log, func(info app.Info) {
 		if info.Embedded {
-			fmt.Fprintf(os.Stderr, "\norderflow worker: EMBEDDED DEFAULT, not for production\n  web UI:  %s\n  admin:   %s\n  redis:   %s\n  submit:  go run ./cmd/enqueue submit -f examples/demo-orders.json\n\n",
-				info.UIURL, info.AdminURL, info.RedisURL)
+			fmt.Fprintf(os.Stderr, "\norderflow worker: EMBEDDED DEFAULT, not for production\n  console: %s\n  web UI:  %s\n  admin:   %s\n  redis:   %s\n  submit:  go run ./cmd/enqueue submit -f examples/demo-orders.json\n\n",
+				info.ConsoleURL, info.UIURL, info.AdminURL, info.RedisURL)
 		}
 	})
 	if err != nil {

@@ -13,11 +13,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 
+	"orderflow/internal/console"
 	"orderflow/internal/orders"
 	"orderflow/internal/pipeline"
 	"orderflow/providers"
@@ -43,7 +45,9 @@ type AdminConfig struct {
 	Metrics http.Handler
 	// Token, when set, is required (Authorization: Bearer, or ?token= for a
 	// browser) on /monitoring/ and /v1/.
-	Token  string
+	Token string
+	// Quota reads the providers' quota use for the console; nil: not shown.
+	Quota  console.QuotaReader
 	Logger *slog.Logger
 }
 
@@ -58,7 +62,8 @@ type Admin struct {
 func (a *Admin) Close() error { return a.ui.Close() }
 
 // AdminHandler returns the admin listener's routes: /healthz, /readyz,
-// /metrics, the web UI at /monitoring/, /callbacks/xportcn and /v1/orders.
+// /metrics, the web UI at /monitoring/, the console at /console/,
+// /callbacks/xportcn and /v1/orders.
 func AdminHandler(cfg AdminConfig) *Admin {
 	log := cfg.Logger
 	if log == nil {
@@ -83,6 +88,8 @@ func AdminHandler(cfg AdminConfig) *Admin {
 	}
 	ui := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: cfg.Redis})
 	mux.Handle("/monitoring/", guard(cfg.Token, "/monitoring/", ui))
+	// The console's session cookie has path / so its links into /monitoring/ pass too.
+	mux.Handle("/console/", guard(cfg.Token, "/", consoleHandler(cfg, log)))
 	mux.Handle("POST /callbacks/xportcn", pushHandler(w, log))
 	mux.Handle("POST /v1/orders", guard(cfg.Token, "", submitHandler(w)))
 	mux.Handle("GET /v1/orders", guard(cfg.Token, "", listHandler(w)))
@@ -100,6 +107,16 @@ func AdminHandler(cfg AdminConfig) *Admin {
 		}
 	})))
 	return &Admin{Handler: mux, ui: ui}
+}
+
+// consoleHandler is the order console, built at its first request.
+func consoleHandler(cfg AdminConfig, log *slog.Logger) http.Handler {
+	c := sync.OnceValue(func() *console.Console {
+		w := cfg.Worker
+		return console.New(console.Config{Store: w.Store(), Tasks: w.Inspector(), Decider: w.Handlers(),
+			Providers: w.Providers(), Quota: cfg.Quota, Secret: cfg.Token, Logger: log})
+	})
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { c().ServeHTTP(rw, r) })
 }
 
 // uiCookie carries the web UI's session: a browser opened with ?token=

@@ -185,6 +185,13 @@ func (w *Worker) Client() *asynq.Client { return w.client }
 // Inspector is the asynq inspector.
 func (w *Worker) Inspector() *asynq.Inspector { return w.insp }
 
+// Handlers are the pipeline's handlers (decisions included).
+func (w *Worker) Handlers() *pipeline.Handlers { return w.handlers }
+
+// Providers are the (gated) clients of the providers served; callers must
+// not change the map.
+func (w *Worker) Providers() map[string]providers.Provider { return w.cfg.Providers }
+
 // Redis is the go-redis client.
 func (w *Worker) Redis() redis.UniversalClient { return w.rdb }
 

@@ -46,11 +46,13 @@ const embeddedSettleWindow = time.Second
 
 // Info describes a started worker, for the start-up announcement.
 type Info struct {
-	AdminURL  string
-	UIURL     string
-	RedisURL  string
-	Embedded  bool
-	Providers []string
+	AdminURL string
+	UIURL    string
+	// ConsoleURL is the order console.
+	ConsoleURL string
+	RedisURL   string
+	Embedded   bool
+	Providers  []string
 	// Sim is the embedded simulator, nil outside embedded mode.
 	Sim *sim.Sim
 }
@@ -80,6 +82,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	cleanup = append(cleanup, func() { _ = ln.Close() })
 	info.AdminURL = "http://" + ln.Addr().String()
 	info.UIURL = info.AdminURL + "/monitoring/"
+	info.ConsoleURL = info.AdminURL + "/console/"
 
 	redisURL := s.RedisURL
 	if info.Embedded {
@@ -120,7 +123,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		log.Warn("CALLBACK_SECRET is not set: callbacks to upstreams are sent unsigned")
 	}
 	m := metrics.New()
-	ps, err := buildProviders(s, rdb, m, log)
+	ps, lim, err := buildProviders(s, rdb, m, log)
 	if err != nil {
 		return err
 	}
@@ -159,7 +162,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		c, _ := w.Store().LiveCounts(ctx)
 		return c
 	})
-	admin := AdminHandler(AdminConfig{Worker: w, Redis: opt, Metrics: m.Handler(), Token: s.AdminToken, Logger: log})
+	admin := AdminHandler(AdminConfig{Worker: w, Redis: opt, Metrics: m.Handler(), Token: s.AdminToken, Quota: lim, Logger: log})
 	defer func() { _ = admin.Close() }()
 	srv := &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
@@ -167,7 +170,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		_ = srv.Close()
 		return err
 	}
-	log.Info("worker started", "admin", info.AdminURL, "ui", info.UIURL, "redis", info.RedisURL,
+	log.Info("worker started", "admin", info.AdminURL, "ui", info.UIURL, "console", info.ConsoleURL, "redis", info.RedisURL,
 		"providers", strings.Join(info.Providers, ","), "embedded", info.Embedded)
 	if started != nil {
 		started(info)
@@ -238,7 +241,7 @@ func startSim(s *Settings, pushURL string, log *slog.Logger) (*sim.Sim, error) {
 }
 
 // buildProviders makes a gated client for every provider with credentials.
-func buildProviders(s *Settings, rdb redis.UniversalClient, obs gate.Observer, log *slog.Logger) (map[string]providers.Provider, error) {
+func buildProviders(s *Settings, rdb redis.UniversalClient, obs gate.Observer, log *slog.Logger) (map[string]providers.Provider, *ratelimit.Redis, error) {
 	quotas := map[string]ratelimit.Quota{}
 	for _, p := range providers.Names {
 		quotas[p] = ratelimit.Quota{Rate: s.Rate[p], Burst: s.Burst[p]}
@@ -253,7 +256,7 @@ func buildProviders(s *Settings, rdb redis.UniversalClient, obs gate.Observer, l
 			// a lookup's further pages spend the shared quota too
 			Admit: func(ctx context.Context) error { return ratelimit.Wait(ctx, lim, providers.Xportcn) }})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ps[providers.Xportcn] = gate.Wrap(c, gcfg)
 	}
@@ -262,12 +265,12 @@ func buildProviders(s *Settings, rdb redis.UniversalClient, obs gate.Observer, l
 			// token fetches, 510 resends and calls that waited for a token spend the shared quota too
 			Admit: func(ctx context.Context) error { return ratelimit.Wait(ctx, lim, providers.Depal) }})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ps[providers.Depal] = gate.Wrap(c, gcfg)
 	}
 	if len(ps) == 0 {
-		return nil, errors.New("no provider credentials: set XPORTCN_BASE_URL, XPORTCN_ACCESS_KEY, XPORTCN_ACCESS_SECRET and/or DEPAL_BASE_URL, DEPAL_APP_KEY, DEPAL_APP_SECRET (or unset REDIS_URL for the embedded default)")
+		return nil, nil, errors.New("no provider credentials: set XPORTCN_BASE_URL, XPORTCN_ACCESS_KEY, XPORTCN_ACCESS_SECRET and/or DEPAL_BASE_URL, DEPAL_APP_KEY, DEPAL_APP_SECRET (or unset REDIS_URL for the embedded default)")
 	}
-	return ps, nil
+	return ps, lim, nil
 }

@@ -323,3 +323,89 @@ func (s *Store) Find(ctx context.Context, id string) ([]*Record, error) {
 	}
 	return s.getMany(ctx, es)
 }
+
+// Entered is an order and when it entered its state.
+type Entered struct {
+	Record *Record
+	At     time.Time
+}
+
+// Oldest returns up to limit orders in state st (at every provider), the
+// one that entered it first first, from the per-state indexes. An index
+// entry whose record has gone is skipped; ended orders that entered their
+// state more than the retention ago are never answered.
+func (s *Store) Oldest(ctx context.Context, st providers.State, limit int) ([]Entered, error) {
+	if limit < 1 || limit > MaxListLimit {
+		return nil, fmt.Errorf("orders: oldest limit %d not in 1…%d", limit, MaxListLimit)
+	}
+	lo := "-inf"
+	if st.Terminal() {
+		lo = strconv.FormatInt(s.cfg.Now().Add(-s.cfg.Retention).UnixMilli(), 10)
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.ZSliceCmd, len(providers.Names))
+	for i, p := range providers.Names {
+		cmds[i] = pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+			Key: StateKey(p, st), Start: lo, Stop: "+inf", ByScore: true, Count: int64(limit)})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("orders: oldest %s: %w", st, err)
+	}
+	var es []entry
+	for i, c := range cmds {
+		for _, z := range c.Val() {
+			id, _ := z.Member.(string)
+			es = append(es, entry{int64(z.Score), Key{providers.Names[i], id}})
+		}
+	}
+	// Oldest first: the reverse of list order.
+	slices.SortFunc(es, func(a, b entry) int {
+		switch {
+		case a.after(b):
+			return -1
+		case b.after(a):
+			return 1
+		}
+		return 0
+	})
+	es = es[:min(len(es), limit)]
+	recs, err := s.getMany(ctx, es)
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[Key]int64, len(es))
+	for _, e := range es {
+		at[e.key] = e.score
+	}
+	out := make([]Entered, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, Entered{Record: r, At: time.UnixMilli(at[r.Key()]).UTC()})
+	}
+	return out, nil
+}
+
+// CountEntered counts provider's orders that entered state st at or after
+// since (zero: ever, within the retention for an ended state), from the
+// per-state index: one ZCOUNT.
+func (s *Store) CountEntered(ctx context.Context, provider string, st providers.State, since time.Time) (int64, error) {
+	lo := int64(-1) << 62
+	if !since.IsZero() {
+		lo = since.UnixMilli()
+	}
+	if st.Terminal() {
+		lo = max(lo, s.cfg.Now().Add(-s.cfg.Retention).UnixMilli())
+	}
+	n, err := s.rdb.ZCount(ctx, StateKey(provider, st), strconv.FormatInt(lo, 10), "+inf").Result()
+	if err != nil {
+		return 0, fmt.Errorf("orders: count %s %s: %w", provider, st, err)
+	}
+	return n, nil
+}
+
+// CursorBefore is a List cursor whose page starts with the orders that
+// entered their state at or before t: the first page of "older than".
+func CursorBefore(t time.Time) string {
+	// A key above every real one (providers and outOrderIds are ASCII):
+	// every order entered at t itself comes after it.
+	return encodeCursor(entry{t.UnixMilli(), Key{"\xff", "\xff"}})
+}
