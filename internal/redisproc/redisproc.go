@@ -1,5 +1,7 @@
 // Package redisproc runs a real redis-server on a free loopback port for
-// tests, benchmarks and the chaos run, and ends it by its PID.
+// tests, benchmarks and the chaos run, and ends it by its PID; also a
+// replica of one (StartReplica) and the redis-sentinel processes that
+// watch them (StartSentinel), for a real failover.
 package redisproc
 
 import (
@@ -69,15 +71,27 @@ func (s *Server) start() error {
 	}
 	s.starts++
 	logPath := filepath.Join(s.Dir, fmt.Sprintf("redis-%s-%d.log", port, s.starts))
-	logf, err := os.Create(logPath)
+	cmd, exited, err := run(s.bin, args, logPath, s.Addr)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(s.bin, args...)
+	s.cmd, s.exited = cmd, exited
+	return nil
+}
+
+// run starts bin with args, its output in logPath, and waits until addr
+// answers PING. A process that exits first, or does not answer within
+// 30 s, is an error (and is gone).
+func run(bin string, args []string, logPath, addr string) (*exec.Cmd, chan struct{}, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return err
+		return nil, nil, err
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
@@ -90,18 +104,17 @@ func (s *Server) start() error {
 			if len(b) > 500 {
 				b = b[len(b)-500:]
 			}
-			return fmt.Errorf("redis-server exited early: %s", strings.TrimSpace(string(b)))
+			return nil, nil, fmt.Errorf("%s exited early: %s", filepath.Base(bin), strings.TrimSpace(string(b)))
 		default:
 		}
-		if up(s.Addr) {
-			s.cmd, s.exited = cmd, exited
-			return nil
+		if up(addr) {
+			return cmd, exited, nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = cmd.Process.Kill()
 	<-exited
-	return fmt.Errorf("redis-server on %s did not answer PING", s.Addr)
+	return nil, nil, fmt.Errorf("%s on %s did not answer PING", filepath.Base(bin), addr)
 }
 
 // up reports whether the server at addr answers PING (+PONG, or -NOAUTH
