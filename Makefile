@@ -33,8 +33,10 @@ lint: ## gofmt, go vet, and golangci-lint when installed
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
 
-bench: ## benchmarks against a real redis-server and the simulator, as ratios to same-run baselines
+bench: ## benchmarks against a real redis-server and the simulator, as ratios to same-run baselines; then the console at 10^5 orders
 	$(GO) run ./cmd/bench
+	ORDERFLOW_SCALE=1 $(GO) test -count=1 -run 'TestConsoleAtScale' -v ./internal/console | grep -E 'at [0-9]+ orders|^(ok|FAIL|---)'
+
 
 chaos: ## 1,000 orders, 3 workers SIGKILLed in turn, a Redis restart, provider faults; checks nothing lost or doubled
 	$(GO) run ./cmd/chaos

@@ -76,8 +76,11 @@ func rowOf(rec *orders.Record) listRow {
 	if rec.Error != nil {
 		row.Code = rec.Error.Code
 	}
-	if rec.Parcel != nil {
-		row.BillNo = rec.Parcel.BillNo
+	for _, p := range rec.Parcels {
+		if row.BillNo != "" {
+			row.BillNo += ","
+		}
+		row.BillNo += p.BillNo
 	}
 	return row
 }

@@ -93,8 +93,8 @@ func Write(tb testing.TB, s *orders.Store, p, id string, st providers.State, tex
 				r.Totals = append(r.Totals, orders.TotalSeen{At: now, Source: "create", Total: 11300})
 				r.Deliveries = append(r.Deliveries, orders.Delivery{At: now, Seq: 1, Status: 502, Error: "HTTP 502: " + text})
 			case providers.EventReportedShipped:
-				r.Parcel = &providers.ParcelRef{Carrier: "SF", BillNo: "SF-" + text}
-				r.ParcelStatus = "TRANSPORT"
+				r.Parcels = []orders.Parcel{{OrderID: "P-" + text, ParcelRef: providers.ParcelRef{Carrier: "SF", BillNo: "SF-" + text},
+					Status: "TRANSPORT"}}
 			}
 			note := ""
 			if code := Codes[st]; code != "" && ev == evs[len(evs)-1] {
