@@ -174,6 +174,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		run = runList
 	case "find":
 		run = runFind
+	case "review":
+		run = runReview
+	case "retry":
+		run = runRetry
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitOK

@@ -133,6 +133,8 @@ func (h *Handlers) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		err = h.withRef(ctx, t, h.expire)
 	case tasks.TypeNotify:
 		err = h.notify(ctx, t)
+	case tasks.TypeDecide:
+		err = h.decideTask(ctx, t)
 	default:
 		err = skip("unknown task type %q: no handler; archived", t.Type())
 	}
