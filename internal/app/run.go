@@ -141,6 +141,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		Retention:                s.Retention,
 		EventsMaxLen:             int64(s.EventsMaxLen),
 		CallbackSecret:           s.CallbackSecret,
+		CallbackAllowPrivate:     s.CallbackAllowPrivate,
 		NotifyConcurrency:        s.NotifyConcurrency,
 		ShutdownTimeout:          s.ShutdownTimeout,
 		SweepInterval:            sweepInterval(info.Embedded),

@@ -41,9 +41,13 @@ type Settings struct {
 	// EventsMaxLen trims the event stream (EVENTS_MAXLEN).
 	EventsMaxLen int
 	// CallbackSecret signs callbacks to upstreams (CALLBACK_SECRET).
-	CallbackSecret    string
-	NotifyConcurrency int
-	LogFormat         string
+	CallbackSecret string
+	// CallbackAllowPrivate is CALLBACK_ALLOW_PRIVATE: callbacks may target
+	// loopback and private addresses (default: only in the embedded
+	// default).
+	CallbackAllowPrivate bool
+	NotifyConcurrency    int
+	LogFormat            string
 	// Version is stamped at build time.
 	Version string
 }
@@ -134,6 +138,9 @@ func FromEnv(getenv func(string) string) (*Settings, error) {
 		return nil, err
 	}
 	s.CallbackSecret = getenv("CALLBACK_SECRET")
+	if s.CallbackAllowPrivate, err = boolVar(getenv, "CALLBACK_ALLOW_PRIVATE", s.Embedded()); err != nil {
+		return nil, err
+	}
 	s.LogFormat = getenv("LOG_FORMAT")
 	switch s.LogFormat {
 	case "", "json", "text":
@@ -188,6 +195,19 @@ func intVar(getenv func(string) string, name string, def int) (int, error) {
 		return 0, fmt.Errorf("%s must be a non-negative integer, got %q", name, v)
 	}
 	return n, nil
+}
+
+func boolVar(getenv func(string) string, name string, def bool) (bool, error) {
+	switch v := getenv(name); v {
+	case "":
+		return def, nil
+	case "1", "true":
+		return true, nil
+	case "0", "false":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s must be 1 or 0, got %q", name, v)
+	}
 }
 
 func durationVar(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
