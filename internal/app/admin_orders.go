@@ -14,7 +14,7 @@ import (
 // duplicate, 422 when any was invalid or a conflict (the others are still
 // taken), 400 for a body that cannot be read as orders, 413 when too
 // large. When Redis fails, the order it failed on and every later one are
-// answered "unavailable" (not recorded; the ones before keep their
+// answered "unavailable" (submit them again; the ones before keep their
 // answers): then 503 when no order was recorded, else 207, both with
 // Retry-After. Submitting the batch again is safe: the recorded orders
 // answer duplicate.

@@ -18,6 +18,10 @@ type Settings struct {
 	// AdminToken guards /monitoring/ and /v1/ (required when AdminAddr is
 	// not loopback).
 	AdminToken string
+	// AdminCookieSecure is ADMIN_COOKIE_SECURE: the web UI's session
+	// cookie is always Secure (else only over TLS or X-Forwarded-Proto:
+	// https).
+	AdminCookieSecure bool
 	// EmbeddedRedisAddr is where the embedded default's in-process Redis
 	// listens (EMBEDDED_REDIS_ADDR); "127.0.0.1:0" takes a free port.
 	EmbeddedRedisAddr string
@@ -138,6 +142,9 @@ func FromEnv(getenv func(string) string) (*Settings, error) {
 		return nil, err
 	}
 	s.CallbackSecret = getenv("CALLBACK_SECRET")
+	if s.AdminCookieSecure, err = boolVar(getenv, "ADMIN_COOKIE_SECURE", false); err != nil {
+		return nil, err
+	}
 	if s.CallbackAllowPrivate, err = boolVar(getenv, "CALLBACK_ALLOW_PRIVATE", s.Embedded()); err != nil {
 		return nil, err
 	}

@@ -9,9 +9,10 @@ import (
 	"orderflow/providers"
 )
 
-// Unavailable is the outcome of an order not submitted because Redis
-// failed (on it or on an earlier order of the batch): nothing of it was
-// recorded; submit it again.
+// Unavailable is the outcome of an order whose submission Redis failed
+// (on it or on an earlier order of the batch): it may be recorded without
+// its preview queued, or not at all; submit it again (a duplicate then
+// queues what is missing).
 const Unavailable pipeline.Outcome = "unavailable"
 
 // Result is one order's answer to a submission: a line of

@@ -187,7 +187,7 @@ func (h *Handlers) post(ctx context.Context, url string, body []byte) (int, erro
 	resp, err := callbackClient(h.cfg.HTTPClient).Do(req)
 	var refused *RefusedTargetError
 	if errors.As(err, &refused) {
-		return 0, skip("POST callbackUrl: %v", refused)
+		return 0, fmt.Errorf("POST callbackUrl: %w: %w", refused, asynq.SkipRetry)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("POST callbackUrl: %w", err)
