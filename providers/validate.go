@@ -54,10 +54,10 @@ func ValidProviderOrderID(id string) bool {
 	return true
 }
 
-// quoteShort quotes s for an error message, cut to 64 bytes.
+// quoteShort quotes s for an error message, cut to 32 bytes.
 func quoteShort(s string) string {
-	if len(s) > 64 {
-		return strconv.Quote(s[:64]) + "…"
+	if len(s) > 32 {
+		return strconv.Quote(s[:32]) + "…"
 	}
 	return strconv.Quote(s)
 }

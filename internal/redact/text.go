@@ -26,8 +26,8 @@ var (
 // Credentials returns s with every value that looks like a credential
 // replaced by Redacted.
 func Credentials(s string) string {
-	s = credential.ReplaceAllString(s, "${1}"+Redacted)
 	s = bearer.ReplaceAllString(s, "${1} "+Redacted)
+	s = credential.ReplaceAllString(s, "${1}"+Redacted)
 	return longHex.ReplaceAllString(s, Redacted)
 }
 
