@@ -54,6 +54,18 @@ func ValidProviderOrderID(id string) bool {
 	return true
 }
 
+// CheckProviderOrderIDs returns an error naming the first of ids that is
+// not ValidProviderOrderID (quoted and cut), nil when all are. Clients
+// wrap it in the class their answer calls for (a malformed answer).
+func CheckProviderOrderIDs(ids ...string) error {
+	for _, id := range ids {
+		if !ValidProviderOrderID(id) {
+			return fmt.Errorf("malformed provider order id %s (want 1..64 characters of [A-Za-z0-9_-])", quoteShort(id))
+		}
+	}
+	return nil
+}
+
 // quoteShort quotes s for an error message, cut to 32 bytes.
 func quoteShort(s string) string {
 	if len(s) > 32 {
