@@ -66,9 +66,9 @@ func CheckCallbackTarget(raw string, allowPrivate bool) error {
 	if !allowPrivate && (host == "localhost" || strings.HasSuffix(host, ".localhost")) {
 		return &FieldError{Field: "callbackUrl", Reason: "must not point at localhost (set CALLBACK_ALLOW_PRIVATE=1 to allow loopback and private targets)"}
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return nil // a name: checked at delivery
+	ip, perr := netip.ParseAddr(host)
+	if perr != nil || !ip.IsValid() {
+		return nil //nolint:nilerr // a name, not an address: checked at delivery
 	}
 	if why := RefusedTarget(ip, allowPrivate); why != "" {
 		hint := ""

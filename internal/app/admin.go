@@ -17,7 +17,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
 	"orderflow/internal/orders"
@@ -244,18 +243,18 @@ func pushHandler(w *Worker, budget *pushBudget, log *slog.Logger) http.Handler {
 // interval, across pods.
 type pushBudget struct {
 	pod      *rate.Limiter
-	rdb      redis.UniversalClient
+	w        *Worker
 	interval time.Duration
 }
 
 func newPushBudget(w *Worker, perSecond int, interval time.Duration) *pushBudget {
-	return &pushBudget{pod: rate.NewLimiter(rate.Limit(perSecond), perSecond), rdb: w.Redis(), interval: interval}
+	return &pushBudget{pod: rate.NewLimiter(rate.Limit(perSecond), perSecond), w: w, interval: interval}
 }
 
 // orderDue takes the order's push slot (SET NX PX): false when a push
 // polled it less than the interval ago, or when Redis cannot say.
 func (b *pushBudget) orderDue(ctx context.Context, k orders.Key) bool {
-	ok, err := b.rdb.SetNX(ctx, pushKeyPrefix+k.Provider+":"+k.OutOrderID, 1, b.interval).Result()
+	ok, err := b.w.Redis().SetNX(ctx, pushKeyPrefix+k.Provider+":"+k.OutOrderID, 1, b.interval).Result()
 	return err == nil && ok
 }
 
