@@ -60,7 +60,7 @@ func TestFullRunLeaksNoSecretAndMovesMetrics(t *testing.T) {
 	env := map[string]string{
 		"REDIS_URL":  fmt.Sprintf("redis://:%s@%s/0", secrets["redis password"], srv.Addr),
 		"ADMIN_ADDR": "127.0.0.1:0", "ADMIN_TOKEN": secrets["admin token"],
-		"CALLBACK_SECRET":  secrets["callback secret"],
+		"CALLBACK_SECRET": secrets["callback secret"], "CALLBACK_ALLOW_PRIVATE": "1", // the upstream is on loopback
 		"XPORTCN_BASE_URL": s.XportcnURL(), "XPORTCN_ACCESS_KEY": "xp-key",
 		"XPORTCN_ACCESS_SECRET": secrets["xportcn access secret"], "XPORTCN_USER_ID": "u1",
 		"DEPAL_BASE_URL": s.DepalURL(), "DEPAL_APP_KEY": "dpkey", "DEPAL_APP_SECRET": secrets["depal app secret"],

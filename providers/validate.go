@@ -2,7 +2,7 @@ package providers
 
 import (
 	"fmt"
-	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -35,6 +35,45 @@ func ValidOutOrderID(id string) bool {
 	return true
 }
 
+// ValidProviderOrderID reports whether id, a provider's order id, is 1..64
+// of [A-Za-z0-9_-]. Provider answers are checked with it before an id is
+// stored, used in a Redis key or printed: an answer naming another id is
+// malformed.
+func ValidProviderOrderID(id string) bool {
+	if len(id) < 1 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// CheckProviderOrderIDs returns an error naming the first of ids that is
+// not ValidProviderOrderID (quoted and cut), nil when all are. Clients
+// wrap it in the class their answer calls for (a malformed answer).
+func CheckProviderOrderIDs(ids ...string) error {
+	for _, id := range ids {
+		if !ValidProviderOrderID(id) {
+			return fmt.Errorf("malformed provider order id %s (want 1..64 characters of [A-Za-z0-9_-])", quoteShort(id))
+		}
+	}
+	return nil
+}
+
+// quoteShort quotes s for an error message, cut to 32 bytes.
+func quoteShort(s string) string {
+	if len(s) > 32 {
+		return strconv.Quote(s[:32]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
 // Validate checks r against docs/interface.md ("An order (JSON)") and
 // returns a *FieldError naming the first field that is wrong.
 func (r *OrderRequest) Validate() error {
@@ -45,20 +84,34 @@ func (r *OrderRequest) Validate() error {
 		return bad("provider", "is required (one of %s)", strings.Join(Names, ", "))
 	}
 	if !Known(r.Provider) {
-		return bad("provider", "unknown provider %q (one of %s)", r.Provider, strings.Join(Names, ", "))
+		return bad("provider", "unknown provider %s (one of %s)", quoteShort(r.Provider), strings.Join(Names, ", "))
 	}
 	if !ValidOutOrderID(r.OutOrderID) {
-		return bad("outOrderId", "must be 1..64 characters of [A-Za-z0-9_.:-], got %q", r.OutOrderID)
+		return bad("outOrderId", "must be 1..64 characters of [A-Za-z0-9_.:-], got %s", quoteShort(r.OutOrderID))
 	}
 	a := r.Address
-	if strings.TrimSpace(a.FullName) == "" {
+	if Blank(a.FullName) {
 		return bad("address.fullName", "is required")
 	}
-	if strings.TrimSpace(a.Phone) == "" && strings.TrimSpace(a.Mobile) == "" {
+	if Blank(a.Phone) && Blank(a.Mobile) {
 		return bad("address.mobile", "a phone or mobile number is required")
 	}
-	if strings.TrimSpace(a.Address) == "" {
+	if Blank(a.Address) {
 		return bad("address.address", "is required")
+	}
+	for _, f := range []struct {
+		name  string
+		value string
+		limit int
+	}{
+		{"fullName", a.FullName, MaxNameLen}, {"phone", a.Phone, MaxCodeLen}, {"mobile", a.Mobile, MaxCodeLen},
+		{"country", a.Country, MaxNameLen}, {"province", a.Province, MaxNameLen}, {"city", a.City, MaxNameLen},
+		{"district", a.District, MaxNameLen}, {"town", a.Town, MaxNameLen}, {"address", a.Address, MaxAddressLen},
+		{"postCode", a.PostCode, MaxCodeLen}, {"districtCode", a.DistrictCode, MaxCodeLen},
+	} {
+		if why := textField(f.value, f.limit); why != "" {
+			return bad("address."+f.name, "%s", why)
+		}
 	}
 	if len(r.Items) == 0 {
 		return bad("items", "at least one item is required")
@@ -73,6 +126,9 @@ func (r *OrderRequest) Validate() error {
 		if it.Quantity < 1 {
 			return bad(fmt.Sprintf("items[%d].quantity", i), "must be at least 1, got %d", it.Quantity)
 		}
+		if why := textField(it.SkuID, MaxCodeLen); why != "" {
+			return bad(fmt.Sprintf("items[%d].skuId", i), "%s", why)
+		}
 		if it.Quantity > 1_000_000 {
 			return bad(fmt.Sprintf("items[%d].quantity", i), "must be at most 1000000, got %d", it.Quantity)
 		}
@@ -84,9 +140,15 @@ func (r *OrderRequest) Validate() error {
 		}
 	}
 	if r.CallbackURL != "" {
-		u, err := url.Parse(r.CallbackURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("callbackUrl", "must be an absolute http(s) URL")
+		if why := checkCallbackURL(r.CallbackURL); why != "" {
+			return bad("callbackUrl", "%s", why)
+		}
+	}
+	for _, f := range []struct{ name, value string }{
+		{"flow", r.Options.Flow}, {"aliId", r.Options.AliID}, {"sellerOpenId", r.Options.SellerOpenID},
+	} {
+		if why := textField(f.value, MaxCodeLen); why != "" {
+			return bad("options."+f.name, "%s", why)
 		}
 	}
 	return nil

@@ -18,10 +18,12 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"golang.org/x/time/rate"
 
 	"orderflow/internal/console"
 	"orderflow/internal/orders"
 	"orderflow/internal/pipeline"
+	"orderflow/internal/redact"
 	"orderflow/providers"
 	"orderflow/providers/xportcn"
 )
@@ -34,7 +36,17 @@ const (
 	// pushAnswer bounds the work done before answering a provider push
 	// (the provider wants an answer within 1 s).
 	pushAnswer = 700 * time.Millisecond
+	// PushOrderInterval is the least time between two polls that pushes
+	// about one order trigger (across pods: a Redis key per order).
+	PushOrderInterval = 5 * time.Second
+	// PushRate is how many pushes per second one pod acts on (looks up and
+	// polls), with a burst of as many; the others are answered and dropped.
+	PushRate = 20
 )
+
+// pushKeyPrefix + provider + ":" + outOrderId is held for PushOrderInterval after a
+// push triggered a poll of that order.
+const pushKeyPrefix = "orderflow:push:"
 
 // AdminConfig configures the admin HTTP handler.
 type AdminConfig struct {
@@ -43,9 +55,14 @@ type AdminConfig struct {
 	Redis asynq.RedisConnOpt
 	// Metrics serves /metrics; nil: 404.
 	Metrics http.Handler
-	// Token, when set, is required (Authorization: Bearer, or ?token= for a
-	// browser) on /monitoring/ and /v1/.
+	// Token, when set, is required on /monitoring/, /console/ and /v1/: as
+	// Authorization: Bearer, or, on the browser paths only, as ?token= (a
+	// browser's first visit, which sets the session cookie).
 	Token string
+	// CookieSecure (ADMIN_COOKIE_SECURE) marks the session cookie Secure
+	// on every request; otherwise only on a request that came over TLS or
+	// says X-Forwarded-Proto: https (a TLS-terminating proxy).
+	CookieSecure bool
 	// Quota reads the providers' quota use for the console; nil: not shown.
 	Quota  console.QuotaReader
 	Logger *slog.Logger
@@ -90,7 +107,7 @@ func AdminHandler(cfg AdminConfig) *Admin {
 	mux.Handle("/monitoring/", guard(cfg.Token, "/monitoring/", ui))
 	// The console's session cookie has path / so its links into /monitoring/ pass too.
 	mux.Handle("/console/", guard(cfg.Token, "/", consoleHandler(cfg, log)))
-	mux.Handle("POST /callbacks/xportcn", pushHandler(w, log))
+	mux.Handle("POST /callbacks/xportcn", pushHandler(w, newPushBudget(w, PushRate, PushOrderInterval), log))
 	mux.Handle("POST /v1/orders", guard(cfg.Token, "", submitHandler(w)))
 	mux.Handle("GET /v1/orders", guard(cfg.Token, "", listHandler(w)))
 	mux.Handle("GET /v1/orders/find/{id}", guard(cfg.Token, "", findHandler(w)))
@@ -106,7 +123,25 @@ func AdminHandler(cfg AdminConfig) *Admin {
 			writeJSON(rw, http.StatusOK, rec)
 		}
 	})))
-	return &Admin{Handler: mux, ui: ui}
+	var h http.Handler = mux
+	if cfg.CookieSecure {
+		h = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), secureCookies{}, true)))
+		})
+	}
+	return &Admin{Handler: h, ui: ui}
+}
+
+// secureCookies is the context key that says ADMIN_COOKIE_SECURE is set.
+type secureCookies struct{}
+
+// cookieSecure reports whether the session cookie set in answer to r is
+// Secure: ADMIN_COOKIE_SECURE, a TLS request, or X-Forwarded-Proto: https.
+// Trusting the header is harmless here: it can only make the cookie
+// stricter.
+func cookieSecure(r *http.Request) bool {
+	forced, _ := r.Context().Value(secureCookies{}).(bool)
+	return forced || r.TLS != nil || strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
 }
 
 // consoleHandler is the order console, built at its first request.
@@ -124,9 +159,11 @@ func consoleHandler(cfg AdminConfig, log *slog.Logger) http.Handler {
 // are let through.
 const uiCookie = "orderflow_ui"
 
-// guard requires the token when one is set: as a bearer token, as
-// ?token=, or, under cookiePath (the web UI), as the cookie that a ?token=
-// visit set. The cookie holds an HMAC of the token, never the token.
+// guard requires the token when one is set: as a bearer token, or, on a
+// browser path (cookiePath set: the web UI, the console), as ?token= or
+// as the cookie that a ?token= visit set. An API path (cookiePath "")
+// takes only the bearer token: a token in a URL ends up in access logs.
+// The cookie holds an HMAC of the token, never the token.
 func guard(token, cookiePath string, next http.Handler) http.Handler {
 	if token == "" {
 		return next
@@ -140,11 +177,9 @@ func guard(token, cookiePath string, next http.Handler) http.Handler {
 		query := r.URL.Query().Get("token")
 		switch {
 		case bearer != "" && ok(bearer, token):
-		case query != "" && ok(query, token):
-			if cookiePath != "" {
-				http.SetCookie(rw, &http.Cookie{Name: uiCookie, Value: session, Path: cookiePath,
-					HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-			}
+		case query != "" && cookiePath != "" && ok(query, token):
+			http.SetCookie(rw, &http.Cookie{Name: uiCookie, Value: session, Path: cookiePath,
+				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: cookieSecure(r)})
 		default:
 			c, err := r.Cookie(uiCookie)
 			if cookiePath == "" || err != nil || !ok(c.Value, session) {
@@ -171,8 +206,9 @@ func IsLoopback(addr string) bool {
 }
 
 // pushHandler takes Xportcn's push messages: a push is only a hint to poll
-// the order now; it is answered 200 whatever it holds, within 1 s.
-func pushHandler(w *Worker, log *slog.Logger) http.Handler {
+// the order now; it is answered 200 whatever it holds, within 1 s. Pushes
+// are not signed, so what they may cost is bounded (pushBudget).
+func pushHandler(w *Worker, budget *pushBudget, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxPushBody))
 		if err != nil {
@@ -181,8 +217,13 @@ func pushHandler(w *Worker, log *slog.Logger) http.Handler {
 			return
 		}
 		p, err := xportcn.ParsePush(body)
-		if err != nil || p.Body.OrderID == "" {
+		if err != nil || !providers.ValidProviderOrderID(p.Body.OrderID) {
 			log.Warn("push dropped: malformed", "err", err, "bytes", len(body))
+			rw.WriteHeader(http.StatusOK)
+			return
+		}
+		if !budget.pod.Allow() {
+			log.Debug("push dropped: over this pod's push budget", "providerOrderId", p.Body.OrderID)
 			rw.WriteHeader(http.StatusOK)
 			return
 		}
@@ -193,14 +234,18 @@ func pushHandler(w *Worker, log *slog.Logger) http.Handler {
 			defer cancel()
 			k, err := w.Store().FindByProviderOrder(ctx, providers.Xportcn, p.Body.OrderID)
 			if err != nil {
-				log.Info("push for an unknown order ignored", "providerOrderId", p.Body.OrderID, "type", p.MessageType)
+				log.Info("push for an unknown order ignored", "providerOrderId", p.Body.OrderID, "type", redact.Terminal(p.MessageType))
+				return
+			}
+			if !budget.orderDue(ctx, k) {
+				log.Debug("push: order polled on a push less than the interval ago", "provider", k.Provider, "outOrderId", k.OutOrderID)
 				return
 			}
 			if err := pipeline.PollNow(ctx, w.Store(), w.Inspector(), k); err != nil {
 				log.Debug("push: no waiting poll to run now", "provider", k.Provider, "outOrderId", k.OutOrderID, "err", err)
 				return
 			}
-			log.Info("push: polling now", "provider", k.Provider, "outOrderId", k.OutOrderID, "type", p.MessageType)
+			log.Info("push: polling now", "provider", k.Provider, "outOrderId", k.OutOrderID, "type", redact.Terminal(p.MessageType))
 		}()
 		select {
 		case <-done:
@@ -208,6 +253,26 @@ func pushHandler(w *Worker, log *slog.Logger) http.Handler {
 		}
 		rw.WriteHeader(http.StatusOK)
 	})
+}
+
+// pushBudget bounds what unauthenticated pushes cost: a pod acts on at
+// most rate pushes a second, and pushes poll one order at most once an
+// interval, across pods.
+type pushBudget struct {
+	pod      *rate.Limiter
+	w        *Worker
+	interval time.Duration
+}
+
+func newPushBudget(w *Worker, perSecond int, interval time.Duration) *pushBudget {
+	return &pushBudget{pod: rate.NewLimiter(rate.Limit(perSecond), perSecond), w: w, interval: interval}
+}
+
+// orderDue takes the order's push slot (SET NX PX): false when a push
+// polled it less than the interval ago, or when Redis cannot say.
+func (b *pushBudget) orderDue(ctx context.Context, k orders.Key) bool {
+	ok, err := b.w.Redis().SetNX(ctx, pushKeyPrefix+k.Provider+":"+k.OutOrderID, 1, b.interval).Result()
+	return err == nil && ok
 }
 
 func writeJSON(rw http.ResponseWriter, status int, v any) {

@@ -10,9 +10,14 @@ import (
 
 // submitHandler is POST /v1/orders: a JSON array, one object, or NDJSON,
 // answered with an array of intake.Result (the objects of `enqueue submit
-// --json`). 200 when every order was accepted or a duplicate, 422 when any
-// was invalid (the others are still taken), 400 for a body that cannot be
-// read as orders, 413 when too large, 503 when Redis failed.
+// --json`), one per order. 200 when every order was accepted or a
+// duplicate, 422 when any was invalid or a conflict (the others are still
+// taken), 400 for a body that cannot be read as orders, 413 when too
+// large. When Redis fails, the order it failed on and every later one are
+// answered "unavailable" (submit them again; the ones before keep their
+// answers): then 503 when no order was recorded, else 207, both with
+// Retry-After. Submitting the batch again is safe: the recorded orders
+// answer duplicate.
 func submitHandler(w *Worker) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		entries, err := intake.Decode(http.MaxBytesReader(rw, r.Body, maxOrdersBody), maxOrders)
@@ -28,18 +33,40 @@ func submitHandler(w *Worker) http.Handler {
 			writeJSON(rw, http.StatusBadRequest, map[string]string{"error": "no orders in the body"})
 			return
 		}
-		status := http.StatusOK
-		out := make([]intake.Result, 0, len(entries))
+		var (
+			out                   = make([]intake.Result, 0, len(entries))
+			unavailable, recorded int
+			refused               bool
+			pol                   = w.CallbackPolicy()
+		)
 		for _, e := range entries {
-			res, err := intake.Submit(r.Context(), w.Store(), w.Client(), w.Inspector(), e)
-			if err != nil {
-				writeJSON(rw, http.StatusServiceUnavailable, map[string]string{"error": "redis unavailable"})
-				return
+			var res intake.Result
+			if unavailable == 0 {
+				res, err = intake.Submit(r.Context(), w.Store(), w.Client(), w.Inspector(), e, pol)
 			}
-			if res.Outcome == pipeline.Invalid || res.Outcome == pipeline.Conflict {
-				status = http.StatusUnprocessableEntity
+			if unavailable > 0 || err != nil {
+				res = intake.UnavailableResult(e, "redis unavailable")
+				unavailable++
+			}
+			switch res.Outcome {
+			case pipeline.Accepted, pipeline.Duplicate:
+				recorded++
+			case pipeline.Invalid, pipeline.Conflict:
+				refused = true
 			}
 			out = append(out, res)
+		}
+		status := http.StatusOK
+		switch {
+		case unavailable > 0 && recorded == 0:
+			status = http.StatusServiceUnavailable
+		case unavailable > 0:
+			status = http.StatusMultiStatus
+		case refused:
+			status = http.StatusUnprocessableEntity
+		}
+		if unavailable > 0 {
+			rw.Header().Set("Retry-After", "1")
 		}
 		writeJSON(rw, status, out)
 	})

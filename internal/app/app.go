@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"orderflow/internal/intake"
 	"orderflow/internal/orders"
 	"orderflow/internal/pipeline"
 	"orderflow/providers"
@@ -43,6 +44,10 @@ type Config struct {
 	EventsMaxLen int64
 	// CallbackSecret signs callbacks (CALLBACK_SECRET).
 	CallbackSecret string
+	// CallbackAllowPrivate (CALLBACK_ALLOW_PRIVATE) lets callbacks, and
+	// the callbackUrl of orders submitted through POST /v1/orders, target
+	// loopback and private addresses.
+	CallbackAllowPrivate bool
 	// NotifyConcurrency is the worker slots for callback deliveries; zero: 10.
 	NotifyConcurrency int
 	// TaskCheckInterval and DelayedTaskCheckInterval are asynq's latency
@@ -128,6 +133,7 @@ func New(cfg Config) (*Worker, error) {
 		SettleWindow:   cfg.SettleWindow,
 		Deadline:       cfg.Deadline,
 		CallbackSecret: cfg.CallbackSecret,
+		HTTPClient:     pipeline.CallbackClient(cfg.CallbackAllowPrivate, callbackTimeout),
 		Observer:       cfg.Observer,
 		Logger:         log,
 	})
@@ -163,6 +169,9 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
+// callbackTimeout bounds one callback delivery.
+const callbackTimeout = 10 * time.Second
+
 // notifyServer names the server of callback deliveries among w.servers.
 const notifyServer = "notify"
 
@@ -191,6 +200,11 @@ func (w *Worker) Handlers() *pipeline.Handlers { return w.handlers }
 // Providers are the (gated) clients of the providers served; callers must
 // not change the map.
 func (w *Worker) Providers() map[string]providers.Provider { return w.cfg.Providers }
+
+// CallbackPolicy is what submissions through this worker allow.
+func (w *Worker) CallbackPolicy() intake.Policy {
+	return intake.Policy{AllowPrivateCallbacks: w.cfg.CallbackAllowPrivate}
+}
 
 // Redis is the go-redis client.
 func (w *Worker) Redis() redis.UniversalClient { return w.rdb }

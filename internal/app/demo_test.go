@@ -70,7 +70,7 @@ func TestEmbeddedDemoLeavesNoTasks(t *testing.T) {
 	}
 	var keys []orders.Key
 	for _, e := range entries {
-		res, err := intake.Submit(context.Background(), st, client, insp, e)
+		res, err := intake.Submit(context.Background(), st, client, insp, e, intake.Policy{})
 		if err != nil || res.Outcome != pipeline.Accepted {
 			t.Fatalf("submit %s: %v %+v", e.Req.OutOrderID, err, res)
 		}

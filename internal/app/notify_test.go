@@ -65,6 +65,7 @@ func TestCallbacksInOrderSignedWithRetries(t *testing.T) {
 		DelayedTaskCheckInterval: 100 * time.Millisecond,
 		ShutdownTimeout:          2 * time.Second,
 		CallbackSecret:           secret,
+		CallbackAllowPrivate:     true, // the upstream is on 127.0.0.1
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +96,12 @@ func TestCallbacksInOrderSignedWithRetries(t *testing.T) {
 				if got[i] != want[i] {
 					t.Fatalf("callbacks %v, want %v", got, want)
 				}
+			}
+			// the two refusals and the deliveries are on the record
+			rec, _ = w.Store().Get(t.Context(), k)
+			if len(rec.Deliveries) < 2 || rec.Deliveries[0].Status != http.StatusServiceUnavailable || rec.Deliveries[0].Error == "" ||
+				rec.Deliveries[len(rec.Deliveries)-1].Error != "" {
+				t.Fatalf("deliveries %+v", rec.Deliveries)
 			}
 			return
 		}

@@ -144,6 +144,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		Retention:                s.Retention,
 		EventsMaxLen:             int64(s.EventsMaxLen),
 		CallbackSecret:           s.CallbackSecret,
+		CallbackAllowPrivate:     s.CallbackAllowPrivate,
 		NotifyConcurrency:        s.NotifyConcurrency,
 		ShutdownTimeout:          s.ShutdownTimeout,
 		SweepInterval:            sweepInterval(info.Embedded),
@@ -162,9 +163,10 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		c, _ := w.Store().LiveCounts(ctx)
 		return c
 	})
-	admin := AdminHandler(AdminConfig{Worker: w, Redis: opt, Metrics: m.Handler(), Token: s.AdminToken, Quota: lim, Logger: log})
+	admin := AdminHandler(AdminConfig{Worker: w, Redis: opt, Metrics: m.Handler(), Token: s.AdminToken,
+		CookieSecure: s.AdminCookieSecure, Quota: lim, Logger: log})
 	defer func() { _ = admin.Close() }()
-	srv := &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
+	srv := adminServer(admin)
 	go func() { _ = srv.Serve(ln) }()
 	if err := w.Start(); err != nil {
 		_ = srv.Close()
@@ -183,6 +185,29 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	_ = srv.Shutdown(sctx)
 	log.Info("stopped")
 	return nil
+}
+
+// Limits of the admin listener, which also serves the public push
+// endpoint: a client that trickles its headers or body, never reads the
+// answer, or holds idle connections open is cut off.
+const (
+	adminReadHeaderTimeout = 5 * time.Second
+	adminReadTimeout       = 30 * time.Second // a POST /v1/orders body of up to 8 MiB
+	adminWriteTimeout      = 60 * time.Second
+	adminIdleTimeout       = 120 * time.Second
+	adminMaxHeaderBytes    = 64 << 10
+)
+
+// adminServer is the admin listener's HTTP server.
+func adminServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: adminReadHeaderTimeout,
+		ReadTimeout:       adminReadTimeout,
+		WriteTimeout:      adminWriteTimeout,
+		IdleTimeout:       adminIdleTimeout,
+		MaxHeaderBytes:    adminMaxHeaderBytes,
+	}
 }
 
 // sweepInterval is how often the worker looks for orders past their

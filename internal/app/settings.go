@@ -18,6 +18,10 @@ type Settings struct {
 	// AdminToken guards /monitoring/ and /v1/ (required when AdminAddr is
 	// not loopback).
 	AdminToken string
+	// AdminCookieSecure is ADMIN_COOKIE_SECURE: the web UI's session
+	// cookie is always Secure (else only over TLS or X-Forwarded-Proto:
+	// https).
+	AdminCookieSecure bool
 	// EmbeddedRedisAddr is where the embedded default's in-process Redis
 	// listens (EMBEDDED_REDIS_ADDR); "127.0.0.1:0" takes a free port.
 	EmbeddedRedisAddr string
@@ -41,9 +45,13 @@ type Settings struct {
 	// EventsMaxLen trims the event stream (EVENTS_MAXLEN).
 	EventsMaxLen int
 	// CallbackSecret signs callbacks to upstreams (CALLBACK_SECRET).
-	CallbackSecret    string
-	NotifyConcurrency int
-	LogFormat         string
+	CallbackSecret string
+	// CallbackAllowPrivate is CALLBACK_ALLOW_PRIVATE: callbacks may target
+	// loopback and private addresses (default: only in the embedded
+	// default).
+	CallbackAllowPrivate bool
+	NotifyConcurrency    int
+	LogFormat            string
 	// Version is stamped at build time.
 	Version string
 }
@@ -134,6 +142,12 @@ func FromEnv(getenv func(string) string) (*Settings, error) {
 		return nil, err
 	}
 	s.CallbackSecret = getenv("CALLBACK_SECRET")
+	if s.AdminCookieSecure, err = boolVar(getenv, "ADMIN_COOKIE_SECURE", false); err != nil {
+		return nil, err
+	}
+	if s.CallbackAllowPrivate, err = boolVar(getenv, "CALLBACK_ALLOW_PRIVATE", s.Embedded()); err != nil {
+		return nil, err
+	}
 	s.LogFormat = getenv("LOG_FORMAT")
 	switch s.LogFormat {
 	case "", "json", "text":
@@ -188,6 +202,19 @@ func intVar(getenv func(string) string, name string, def int) (int, error) {
 		return 0, fmt.Errorf("%s must be a non-negative integer, got %q", name, v)
 	}
 	return n, nil
+}
+
+func boolVar(getenv func(string) string, name string, def bool) (bool, error) {
+	switch v := getenv(name); v {
+	case "":
+		return def, nil
+	case "1", "true":
+		return true, nil
+	case "0", "false":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s must be 1 or 0, got %q", name, v)
+	}
 }
 
 func durationVar(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"orderflow/internal/orders"
+	"orderflow/internal/redact"
 	"orderflow/providers"
 )
 
@@ -85,7 +86,7 @@ func runList(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 		if r.Error != nil {
 			code = r.Error.Code
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Provider, r.OutOrderID, r.State, formatAge(now.Sub(enteredAt(r))), oneLine(code))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Provider, r.OutOrderID, r.State, formatAge(now.Sub(enteredAt(r))), redact.Terminal(code))
 	}
 	_ = tw.Flush()
 	return ExitOK

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"orderflow/internal/orders"
+	"orderflow/internal/redact"
 	"orderflow/providers"
 )
 
@@ -18,7 +19,7 @@ type LookupError struct {
 	Reason string
 }
 
-func (e *LookupError) Error() string { return e.Arg + ": " + e.Reason }
+func (e *LookupError) Error() string { return redact.Terminal(e.Arg) + ": " + e.Reason }
 
 // find returns the record an OUTORDERID argument names: PROVIDER/ID, or ID
 // at the provider given (flag), or ID at whichever provider knows it. The

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"orderflow/internal/orders"
+	"orderflow/internal/redact"
 	"orderflow/providers"
 )
 
@@ -77,7 +78,7 @@ func showRecord(s stdio, cmd string, r *orders.Record, asJSON bool, n int) bool 
 func writeRecord(w io.Writer, r *orders.Record) {
 	fmt.Fprintln(w, r.Key())
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	row := func(name, value string) { fmt.Fprintf(tw, "  %s:\t%s\n", name, oneLine(value)) }
+	row := func(name, value string) { fmt.Fprintf(tw, "  %s:\t%s\n", name, redact.Terminal(value)) }
 	row("state", string(r.State))
 	if len(r.ProviderOrderIDs) > 0 {
 		row("provider orders", strings.Join(r.ProviderOrderIDs, ", "))
@@ -138,7 +139,7 @@ func writeRecord(w io.Writer, r *orders.Record) {
 			note += ")"
 		}
 		if note != "" {
-			line += strings.Repeat(" ", width-len(h.State)) + "  " + oneLine(note)
+			line += strings.Repeat(" ", width-len(h.State)) + "  " + redact.Terminal(note)
 		}
 		fmt.Fprintln(w, "    "+line)
 	}

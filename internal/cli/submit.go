@@ -75,9 +75,22 @@ func runSubmit(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 		return ExitOK
 	}
 
+	// CALLBACK_ALLOW_PRIVATE as the worker reads it: allowed by default only
+	// against the embedded default's Redis.
+	pol := intake.Policy{AllowPrivateCallbacks: *redisURL == "" && getenv("REDIS_URL") == ""}
+	switch v := getenv("CALLBACK_ALLOW_PRIVATE"); v {
+	case "":
+	case "1", "true":
+		pol.AllowPrivateCallbacks = true
+	case "0", "false":
+		pol.AllowPrivateCallbacks = false
+	default:
+		s.errorf("submit: CALLBACK_ALLOW_PRIVATE must be 1 or 0, got %q", v)
+		return ExitUnavailable
+	}
 	counts := map[pipeline.Outcome]int{}
 	for i, e := range entries {
-		line, err := intake.Submit(ctx, c.store, c.client, c.insp, e)
+		line, err := intake.Submit(ctx, c.store, c.client, c.insp, e, pol)
 		if err != nil {
 			summary(s, counts, len(entries))
 			if ctx.Err() != nil {

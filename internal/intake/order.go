@@ -108,6 +108,7 @@ func (d *decoder) object(val []byte, path string, member func(key string, val []
 	}
 	dec := json.NewDecoder(bytes.NewReader(val))
 	_, _ = dec.Token() // '{'
+	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -120,6 +121,11 @@ func (d *decoder) object(val []byte, path string, member func(key string, val []
 			d.fail(path, "malformed object: %v", err)
 			return
 		}
+		if seen[key] {
+			d.fail(join(path, key), "duplicate key")
+			continue
+		}
+		seen[key] = true
 		if !member(key, v, join(path, key)) {
 			d.fail(join(path, key), "unknown field")
 		}

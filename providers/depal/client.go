@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orderflow/internal/redact"
 	"orderflow/providers"
 	"orderflow/providers/internal/wirejson"
 )
@@ -299,6 +300,10 @@ func (c *Client) Create(ctx context.Context, req *providers.OrderRequest, q *pro
 		// than create again.
 		return nil, &providers.UnknownOutcomeError{Op: op, Err: errors.New("depal: submit succeeded without an orderId")}
 	}
+	if err := providers.CheckProviderOrderIDs(d.ids()...); err != nil {
+		// the order may exist under an id we will not store: look it up
+		return nil, &providers.UnknownOutcomeError{Op: op, Err: err}
+	}
 	return c.placement(&d), nil
 }
 
@@ -312,7 +317,7 @@ func (c *Client) placement(d *submitData) *providers.Placement {
 		if code == "" {
 			code = codeCreateFailed
 		}
-		p.Rejected = append(p.Rejected, providers.RejectedItem{ProductID: pid, SkuID: string(f.SpecID), Code: code, Message: c.scrubText(f.ErrorMessage)})
+		p.Rejected = append(p.Rejected, providers.RejectedItem{ProductID: pid, SkuID: string(f.SpecID), Code: code, Message: redact.ProviderText(c.scrubText(f.ErrorMessage))})
 	}
 	return p
 }
@@ -338,6 +343,8 @@ func (c *Client) Lookup(ctx context.Context, outOrderID string) (*providers.Plac
 		return nil, ambiguous("success without data")
 	case d.OrderID == "":
 		return nil, ambiguous("success without an orderId")
+	case !providers.ValidProviderOrderID(string(d.OrderID)):
+		return nil, ambiguous(providers.CheckProviderOrderIDs(string(d.OrderID)).Error())
 	case d.OutOrderID != outOrderID:
 		return nil, ambiguous(fmt.Sprintf("order %s carries outOrderId %q", string(d.OrderID), d.OutOrderID))
 	}
@@ -366,6 +373,11 @@ func (c *Client) Details(ctx context.Context, orderID string) (*providers.OrderS
 	lines, err := linesOf(d.OrderItemList)
 	if err != nil {
 		return nil, &providers.TransientError{Op: op, Err: err}
+	}
+	if d.OrderID != "" {
+		if err := providers.CheckProviderOrderIDs(string(d.OrderID)); err != nil {
+			return nil, &providers.TransientError{Op: op, Err: err}
+		}
 	}
 	st := &providers.OrderStatus{OrderID: string(d.OrderID), Raw: d.Status, Total: total, Lines: lines}
 	if st.OrderID == "" {
@@ -714,8 +726,8 @@ func isSystemError(code string) bool {
 //
 // It returns nil for "200".
 func (c *Client) classify(op string, env *envelope, hdr http.Header, create bool) error {
-	code := strings.TrimSpace(string(env.Code))
-	msg := c.scrubText(env.Msg)
+	code := redact.ProviderText(strings.TrimSpace(string(env.Code)))
+	msg := redact.ProviderText(c.scrubText(env.Msg)) // bounded, echoed credentials hidden
 	switch {
 	case code == codeOK:
 		return nil

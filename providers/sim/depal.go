@@ -215,6 +215,9 @@ func (s *Sim) serveDepal(w http.ResponseWriter, r *http.Request) {
 		s.counters.fault(FaultEmptySuccess)
 		s.cfg.Logger.Debug("sim: injected empty success", "provider", providers.Depal, "op", op)
 		code, msg, data = dCodeOK, "success", map[string]any{}
+	case made && p.hostile:
+		s.counters.fault(FaultHostileID)
+		code, msg, data = dCodeOK, "success", map[string]any{"orderId": HostileOrderID}
 	}
 	s.dWrite(w, code, msg, data)
 }

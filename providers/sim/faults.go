@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,15 @@ type Faults struct {
 	// client since Depal documents none). It is one create, not a
 	// duplicate.
 	PartialCreate float64
+	// HostileID, on create/submit only: the order is committed, then
+	// answered with the success envelope naming HostileOrderID instead of
+	// its id (a provider whose text cannot be trusted).
+	HostileID float64
 }
+
+// HostileOrderID is the order id a HostileID answer names: a path
+// traversal, a NUL, an escape sequence and 5,000 characters.
+var HostileOrderID = "../\x00\x1b[31m" + strings.Repeat("9", 5000)
 
 // DefaultLateCommitDelay is the LateCommitDelay used when it is zero.
 const DefaultLateCommitDelay = 2 * time.Second
@@ -105,6 +114,8 @@ const (
 	FaultUnfilteredList = "unfiltered_list"
 	// FaultPartialCreate counts PartialCreate creates that refused a line.
 	FaultPartialCreate = "partial_create"
+	// FaultHostileID counts HostileID answers.
+	FaultHostileID = "hostile_id"
 )
 
 func (f Faults) validate() error {
@@ -115,7 +126,7 @@ func (f Faults) validate() error {
 		{"HTTP5xx", f.HTTP5xx}, {"Slow", f.Slow}, {"Throttle", f.Throttle},
 		{"CommitThenDrop", f.CommitThenDrop}, {"DuplicatePush", f.DuplicatePush}, {"ReorderPush", f.ReorderPush},
 		{"LateCommit", f.LateCommit}, {"GatewayAfterCommit", f.GatewayAfterCommit}, {"EmptySuccess", f.EmptySuccess},
-		{"UnfilteredList", f.UnfilteredList}, {"PartialCreate", f.PartialCreate},
+		{"UnfilteredList", f.UnfilteredList}, {"PartialCreate", f.PartialCreate}, {"HostileID", f.HostileID},
 	} {
 		if !(p.v >= 0 && p.v <= 1) {
 			return fmt.Errorf("sim: Config.Faults.%s: a probability between 0 and 1, got %v", p.name, p.v)
@@ -154,6 +165,7 @@ type faultPlan struct {
 	emptyNull  bool          // with empty, at Xportcn: data null rather than {}
 	unfiltered bool          // lookup only: ignore the outOrderId filter
 	partial    bool          // create only: refuse the last line of 2+, make the rest
+	hostile    bool          // create only: do it, then answer HostileOrderID as its id
 }
 
 // injector draws faults.
@@ -180,7 +192,7 @@ func (in *injector) set(f Faults) {
 		}
 	}
 	for _, p := range []*float64{&f.HTTP5xx, &f.Slow, &f.Throttle, &f.CommitThenDrop, &f.DuplicatePush, &f.ReorderPush,
-		&f.LateCommit, &f.GatewayAfterCommit, &f.EmptySuccess, &f.UnfilteredList, &f.PartialCreate} {
+		&f.LateCommit, &f.GatewayAfterCommit, &f.EmptySuccess, &f.UnfilteredList, &f.PartialCreate, &f.HostileID} {
 		clamp(p)
 	}
 	if f.SlowDelay <= 0 {
@@ -208,7 +220,7 @@ func (in *injector) plan(k opKind) faultPlan {
 	f := in.cfg.Load()
 	create, lookup := k == kindCreate, k == kindLookup
 	if f.HTTP5xx == 0 && f.Throttle == 0 && f.Slow == 0 &&
-		(!create || f.CommitThenDrop == 0 && f.LateCommit == 0 && f.GatewayAfterCommit == 0 && f.EmptySuccess == 0 && f.PartialCreate == 0) &&
+		(!create || f.CommitThenDrop == 0 && f.LateCommit == 0 && f.GatewayAfterCommit == 0 && f.EmptySuccess == 0 && f.PartialCreate == 0 && f.HostileID == 0) &&
 		(!lookup || f.EmptySuccess == 0 && f.UnfilteredList == 0) {
 		return faultPlan{}
 	}
@@ -242,6 +254,9 @@ func (in *injector) plan(k opKind) faultPlan {
 	}
 	if create && f.PartialCreate > 0 && in.rng.Float64() < f.PartialCreate {
 		p.partial = true
+	}
+	if create && !p.drop && p.late == 0 && p.gateway == 0 && !p.empty && f.HostileID > 0 && in.rng.Float64() < f.HostileID {
+		p.hostile = true
 	}
 	if lookup && !p.empty && f.UnfilteredList > 0 && in.rng.Float64() < f.UnfilteredList {
 		p.unfiltered = true

@@ -270,6 +270,9 @@ func (s *Sim) serveXportcn(w http.ResponseWriter, r *http.Request) {
 		if p.emptyNull {
 			data = nil
 		}
+	case made && p.hostile:
+		s.counters.fault(FaultHostileID)
+		code, msg, data = xCodeOK, "success", map[string]any{"orderId": HostileOrderID}
 	}
 	s.xWrite(w, code, msg, data)
 }

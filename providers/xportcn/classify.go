@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"orderflow/internal/redact"
 	"orderflow/providers"
 )
 
@@ -146,7 +147,7 @@ func (c *Client) gateway(op string, isCreate bool, st int, why string) error {
 // starts with, if any: see leadingBizCode).
 func (c *Client) classifyCode(op string, isCreate bool, env *envelope, h http.Header) error {
 	code := int64(*env.Code)
-	msg := c.scrubString(env.Msg)
+	msg := redact.ProviderText(c.scrubString(env.Msg)) // bounded, echoed credentials hidden
 	apiErr := &APIError{Code: code, Message: msg, RequestID: string(env.RequestID)}
 	codeText := strconv.FormatInt(code, 10)
 	switch {

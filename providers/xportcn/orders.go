@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"orderflow/internal/redact"
 	"orderflow/providers"
 	"orderflow/providers/internal/wirejson"
 )
@@ -234,6 +235,10 @@ func (c *Client) Create(ctx context.Context, req *providers.OrderRequest, q *pro
 	if len(p.OrderIDs) == 0 && data.OrderID != "" {
 		p.OrderIDs = []string{string(data.OrderID)}
 	}
+	if err := providers.CheckProviderOrderIDs(p.OrderIDs...); err != nil {
+		// the order may exist under an id we will not store: look it up
+		return nil, &providers.UnknownOutcomeError{Op: opCreate, Err: err}
+	}
 	if len(p.OrderIDs) > 0 {
 		for _, f := range data.FailedOfferList {
 			p.Rejected = append(p.Rejected, c.rejected(f))
@@ -256,7 +261,7 @@ func (c *Client) rejected(f failedOffer) providers.RejectedItem {
 	if code == "" {
 		code = CodeCreateFailed
 	}
-	return providers.RejectedItem{ProductID: pid, SkuID: string(f.SpecID), Code: code, Message: c.scrubString(f.ErrorMessage)}
+	return providers.RejectedItem{ProductID: pid, SkuID: string(f.SpecID), Code: code, Message: redact.ProviderText(c.scrubString(f.ErrorMessage))}
 }
 
 // Lookup finds the provider orders of outOrderID with the list call
@@ -317,6 +322,9 @@ func (c *Client) Lookup(ctx context.Context, outOrderID string) (*providers.Plac
 			if string(e.OutOrderID) != outOrderID {
 				foreign++
 				continue
+			}
+			if err := providers.CheckProviderOrderIDs(id); err != nil {
+				return nil, ambiguous(outOrderID, err.Error())
 			}
 			p.OrderIDs = append(p.OrderIDs, id)
 		}
