@@ -8,6 +8,7 @@ package orders
 import (
 	"time"
 
+	"orderflow/internal/redact"
 	"orderflow/providers"
 )
 
@@ -245,11 +246,13 @@ func (r *Record) Apply(ev providers.Event, at time.Time, note string) bool {
 }
 
 // Fail moves the record to failed with an error code and message, where
-// the table allows it.
+// the table allows it. The message is cut to a bound, without control
+// characters or anything that looks like a credential (it may quote a
+// provider's answer).
 func (r *Record) Fail(code, message string, at time.Time) bool {
 	if _, ok := providers.Next(r.State, providers.EventFailed); !ok {
 		return false
 	}
-	r.Error = &ErrorInfo{Code: code, Message: message}
+	r.Error = &ErrorInfo{Code: code, Message: redact.ProviderText(message)}
 	return r.Apply(providers.EventFailed, at, code)
 }

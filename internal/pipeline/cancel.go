@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"orderflow/internal/orders"
+	"orderflow/internal/redact"
 	"orderflow/providers"
 )
 
@@ -182,7 +183,7 @@ func (h *Handlers) cancelAccepted(ctx context.Context, j *job, r *orders.Record)
 // the order (it lives at the provider), an upstream's is answered by the
 // refusal in the record.
 func (h *Handlers) cancelRefused(ctx context.Context, j *job, id string, pe *providers.PermanentError) error {
-	refusal := fmt.Sprintf("%s: %s: %s", id, pe.Code, pe.Message)
+	refusal := redact.ProviderText(fmt.Sprintf("%s: %s: %s", id, pe.Code, pe.Message))
 	rec, err := h.update(ctx, j, func(r *orders.Record) error {
 		r.CancelRefused = refusal
 		if r.Terminal() {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"orderflow/internal/orders"
+	"orderflow/internal/redact"
 	"orderflow/providers"
 )
 
@@ -404,7 +405,7 @@ func (h *Handlers) park(ctx context.Context, j *job, reason string, cause error)
 		if r.State != providers.StateNeedsReview {
 			return orders.ErrNoChange
 		}
-		r.Error = &orders.ErrorInfo{Code: reason, Message: cause.Error()}
+		r.Error = &orders.ErrorInfo{Code: reason, Message: redact.ProviderText(cause.Error())}
 		return nil
 	})
 	if err != nil {

@@ -104,7 +104,7 @@ func (d *Decision) Check() error {
 		return bad("ids: only attach takes provider order ids")
 	}
 	for i, id := range d.IDs {
-		if !validOrderID(id) {
+		if !providers.ValidProviderOrderID(id) {
 			return bad("ids[%d]: %q is not a provider order id (1-64 letters, digits, - or _)", i, id)
 		}
 	}
@@ -114,22 +114,6 @@ func (d *Decision) Check() error {
 // printable reports whether s has no control characters.
 func printable(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) })
-}
-
-// validOrderID is the shape of a provider order id a person may attach.
-func validOrderID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	idChar := func(r rune) bool {
-		return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_'
-	}
-	for _, r := range id {
-		if !idChar(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // Decide carries out a person's decision on an order, in the worker (it
