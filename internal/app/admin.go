@@ -111,6 +111,7 @@ func AdminHandler(cfg AdminConfig) *Admin {
 	mux.Handle("POST /v1/orders", guard(cfg.Token, "", submitHandler(w)))
 	mux.Handle("GET /v1/orders", guard(cfg.Token, "", listHandler(w)))
 	mux.Handle("GET /v1/orders/find/{id}", guard(cfg.Token, "", findHandler(w)))
+	mux.Handle("POST /v1/orders/{provider}/{outOrderId}/review", guard(cfg.Token, "", reviewHandler(w)))
 	mux.Handle("GET /v1/orders/{provider}/{outOrderId}", guard(cfg.Token, "", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		k := orders.Key{Provider: r.PathValue("provider"), OutOrderID: r.PathValue("outOrderId")}
 		rec, err := w.Store().Get(r.Context(), k)

@@ -75,6 +75,10 @@ type Decided struct {
 // unknown action, a missing --by): a person's mistake, not Redis's.
 var ErrDecision = errors.New("invalid decision")
 
+// ErrProvider is wrapped by errors of a decision whose provider call
+// failed (nothing changed; decide again later).
+var ErrProvider = errors.New("the provider did not answer")
+
 // Bounds of a decision's texts.
 const (
 	maxActor  = 100
@@ -203,7 +207,7 @@ func (h *Handlers) recheck(ctx context.Context, j *job, r *orders.Record, d Deci
 			}
 			return h.record(ctx, j, d, "not found at the provider", msg, nil)
 		case err != nil:
-			return Decided{}, fmt.Errorf("recheck: look up at the provider: %w", err)
+			return Decided{}, fmt.Errorf("recheck: look up at the provider: %w: %w", ErrProvider, err)
 		}
 		msg := fmt.Sprintf("the provider has order %s for %s as of %s: adopted and followed", strings.Join(pl.OrderIDs, ","), j.key.OutOrderID, stamp(now))
 		if d.DryRun {
@@ -213,7 +217,7 @@ func (h *Handlers) recheck(ctx context.Context, j *job, r *orders.Record, d Deci
 	}
 	sts, err := h.statuses(ctx, j, r.ProviderOrderIDs)
 	if err != nil {
-		return Decided{}, fmt.Errorf("recheck: read the provider orders: %w", err)
+		return Decided{}, fmt.Errorf("recheck: read the provider orders: %w: %w", ErrProvider, err)
 	}
 	next, raw := combine(sts)
 	if next.Terminal() {
@@ -293,7 +297,7 @@ func (h *Handlers) attach(ctx context.Context, j *job, r *orders.Record, d Decis
 		return Decided{Record: r, Message: "attach refused: the provider does not know " + err.Error()}, nil
 	}
 	if err != nil {
-		return Decided{}, fmt.Errorf("attach: read the provider orders: %w", err)
+		return Decided{}, fmt.Errorf("attach: read the provider orders: %w: %w", ErrProvider, err)
 	}
 	_, raw := combine(sts)
 	msg := fmt.Sprintf("provider order %s (%s) attached and followed", strings.Join(d.IDs, ","), raw)
@@ -319,7 +323,7 @@ func (h *Handlers) recreate(ctx context.Context, j *job, r *orders.Record, d Dec
 		return Decided{Record: r, Message: fmt.Sprintf("recreate refused: the provider has order %s for %s as of %s; recheck adopts it",
 			strings.Join(pl.OrderIDs, ","), j.key.OutOrderID, stamp(now))}, nil
 	case !errors.Is(err, providers.ErrNotFound):
-		return Decided{}, fmt.Errorf("recreate: look up at the provider first: %w", err)
+		return Decided{}, fmt.Errorf("recreate: look up at the provider first: %w: %w", ErrProvider, err)
 	}
 	if d.DryRun {
 		return Decided{Record: r, Done: true, Message: fmt.Sprintf("the provider has no order for %s as of %s; create again?", j.key.OutOrderID, stamp(now))}, nil
