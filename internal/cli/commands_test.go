@@ -3,6 +3,8 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"orderflow/internal/cli"
 	"orderflow/internal/orders"
 	"orderflow/internal/pipeline"
+	"orderflow/internal/redistest"
 	"orderflow/internal/testkit"
 	"orderflow/providers"
 	"orderflow/tasks"
@@ -295,5 +298,44 @@ func TestSubmitConflict(t *testing.T) {
 	rec, err := b.store.Get(context.Background(), orders.Key{Provider: providers.Depal, OutOrderID: "C-1"})
 	if err != nil || rec.Request.Items[0].Quantity != 2 {
 		t.Fatalf("the stored order changed: %+v, %v", rec, err)
+	}
+}
+
+// watch follows the event stream: while it runs, Redis is never asked for
+// the whole live index (HGETALL), which at 10^6 live orders would block
+// the Redis that is also the queue. Before, every interval read it.
+func TestWatchReadsTheStreamNotTheIndex(t *testing.T) {
+	srv := redistest.Real(t)
+	b := setupOn(t, srv)
+	var keys []orders.Key
+	for i := range 50 {
+		keys = append(keys, b.create(t, providers.Depal, fmt.Sprintf("S-%d", i)).Key())
+	}
+	rdb := srv.Client(t)
+	calls := func() int64 {
+		info, err := rdb.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\n") {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_hgetall:calls="); ok {
+				n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	before := calls()
+	stderr, done := b.watch(t, context.Background())
+	waitContains(t, stderr, "0/50 done  received 50\n")
+	for _, k := range keys {
+		b.move(t, k, providers.StateCompleted, nil)
+	}
+	r := wait(t, done)
+	if r.code != cli.ExitOK || r.stdout != "completed\t50\ntotal\t50\n" {
+		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if n := calls() - before; n != 0 {
+		t.Fatalf("watch sent HGETALL %d times", n)
 	}
 }

@@ -47,9 +47,9 @@ func TestReviewCommands(t *testing.T) {
 		code int
 		out  string
 	}{
-		{[]string{"review", "RV-1"}, cli.ExitUnavailable, ""},                                       // no action
+		{[]string{"review", "RV-1"}, cli.ExitUnavailable, ""},                                           // no action
 		{[]string{"review", "--recheck", "--recreate", "--by", "ana", "RV-1"}, cli.ExitUnavailable, ""}, // two
-		{[]string{"review", "--recheck", "RV-1"}, cli.ExitUnavailable, ""},                          // no --by, no $USER
+		{[]string{"review", "--recheck", "RV-1"}, cli.ExitUnavailable, ""},                              // no --by, no $USER
 		{[]string{"review", "--recheck", "--by", "ana", "--reason", "ticket 7", "RV-1"}, cli.ExitOK, "depal/RV-1: the provider has no order for RV-1 as of "},
 		{[]string{"review", "--recreate", "--dry-run", "--by", "ana", "RV-1"}, cli.ExitOK, "create again?"},
 		{[]string{"retry", "--by", "ana", "RV-1"}, cli.ExitFailed, "depal/RV-1: retry: the order has no archived task\n"},

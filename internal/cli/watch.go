@@ -40,6 +40,12 @@ func runWatch(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 	}
 	defer c.Close()
 
+	// Follow the event stream from before the orders are read, so no
+	// change made meanwhile is missed.
+	from, err := c.store.LastEventID(ctx)
+	if err != nil {
+		return lookupFailed(s, c, err)
+	}
 	states := map[orders.Key]providers.State{}
 	if len(ids) > 0 {
 		for _, id := range ids {
@@ -58,6 +64,7 @@ func runWatch(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 	}
 
 	p := &progress{w: s.err, tty: isTerminal(s.err)}
+	f := &follower{from: from}
 	tick := time.NewTicker(*interval)
 	defer tick.Stop()
 	for {
@@ -74,7 +81,7 @@ func runWatch(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 			return ExitFailed
 		case <-tick.C:
 		}
-		if err := refresh(ctx, c.store, states); err != nil {
+		if err := f.refresh(ctx, c.store, states); err != nil {
 			if ctx.Err() != nil {
 				p.finish(s.out, states)
 				s.errorf("watch: interrupted with %d of %d orders not ended", len(states)-done, len(states))
@@ -87,20 +94,50 @@ func runWatch(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 	}
 }
 
-// refresh updates the states of the orders not ended: from the live index
-// in one read, and, for an order no longer there, from its record.
-func refresh(ctx context.Context, st *orders.Store, states map[orders.Key]providers.State) error {
-	live, err := st.Live(ctx)
-	if err != nil {
-		return err
+// follower follows the event stream from an entry on.
+type follower struct {
+	from   string
+	rounds int
+}
+
+// Bounds of one refresh: stream entries read, and how often (in rounds)
+// the orders still live are read again (a stream trimmed under a slow
+// watch would lose their last change).
+const (
+	followBatch   = 10000
+	recheckRounds = 30
+	recheckMax    = 500
+)
+
+// refresh moves the watched orders by the stream's entries since the last
+// refresh: reading the stream, never the live index. Every recheckRounds
+// rounds it also reads (up to recheckMax of) the orders not yet ended.
+func (f *follower) refresh(ctx context.Context, st *orders.Store, states map[orders.Key]providers.State) error {
+	for {
+		evs, next, err := st.EventsAfter(ctx, f.from, followBatch)
+		if err != nil {
+			return err
+		}
+		f.from = next
+		for _, e := range evs {
+			if cur, ok := states[e.Key]; ok && !ended(cur) && e.State != "" {
+				states[e.Key] = e.State
+			}
+		}
+		if len(evs) < followBatch {
+			break
+		}
 	}
+	if f.rounds++; f.rounds%recheckRounds != 0 {
+		return nil
+	}
+	n := 0
 	for k, cur := range states {
 		if ended(cur) {
 			continue
 		}
-		if s, ok := live[k]; ok {
-			states[k] = s
-			continue
+		if n++; n > recheckMax {
+			break
 		}
 		r, err := st.Get(ctx, k)
 		switch {

@@ -384,21 +384,64 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 	return n == 1, nil
 }
 
-// Live returns every order that has not ended, with its state.
+// Live returns every order that has not ended, with its state. It reads
+// the live index in chunks (HSCAN), so a large index never blocks Redis;
+// an order that moves meanwhile may show either state.
 func (s *Store) Live(ctx context.Context) (map[Key]providers.State, error) {
-	m, err := s.rdb.HGetAll(ctx, liveKey).Result()
-	if err != nil {
-		return nil, fmt.Errorf("orders: live: %w", err)
-	}
-	out := make(map[Key]providers.State, len(m))
-	for k, v := range m {
-		p, id, ok := strings.Cut(k, "/")
-		if !ok {
-			continue
+	out := map[Key]providers.State{}
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, liveKey, cursor, "*", 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("orders: live: %w", err)
 		}
-		out[Key{p, id}] = providers.State(v)
+		for i := 0; i+1 < len(kv); i += 2 {
+			if p, id, ok := strings.Cut(kv[i], "/"); ok {
+				out[Key{p, id}] = providers.State(kv[i+1])
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return out, nil
+		}
 	}
-	return out, nil
+}
+
+// StreamEvent is one entry of the event stream, as far as followers need.
+type StreamEvent struct {
+	ID    string
+	Key   Key
+	State providers.State
+}
+
+// LastEventID is the id of the newest entry of the event stream ("0-0"
+// when it is empty): follow from there with EventsAfter.
+func (s *Store) LastEventID(ctx context.Context) (string, error) {
+	evs, err := s.rdb.XRevRangeN(ctx, EventStream, "+", "-", 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("orders: last event: %w", err)
+	}
+	if len(evs) == 0 {
+		return "0-0", nil
+	}
+	return evs[0].ID, nil
+}
+
+// EventsAfter returns up to count entries of the event stream after id,
+// oldest first, and the id to go on from.
+func (s *Store) EventsAfter(ctx context.Context, id string, count int64) ([]StreamEvent, string, error) {
+	evs, err := s.rdb.XRangeN(ctx, EventStream, "("+id, "+", count).Result()
+	if err != nil {
+		return nil, id, fmt.Errorf("orders: events after %s: %w", id, err)
+	}
+	out := make([]StreamEvent, 0, len(evs))
+	for _, e := range evs {
+		p, _ := e.Values["provider"].(string)
+		o, _ := e.Values["outOrderId"].(string)
+		st, _ := e.Values["state"].(string)
+		out = append(out, StreamEvent{ID: e.ID, Key: Key{p, o}, State: providers.State(st)})
+		id = e.ID
+	}
+	return out, id, nil
 }
 
 // ScanLive returns some live orders from cursor on (start with 0) and the
