@@ -37,15 +37,16 @@ const (
 	// (the provider wants an answer within 1 s).
 	pushAnswer = 700 * time.Millisecond
 	// PushOrderInterval is the least time between two polls that pushes
-	// about one order trigger (across pods: a Redis key per order).
+	// of one kind about one order trigger (across pods: a Redis key per
+	// order and kind).
 	PushOrderInterval = 5 * time.Second
 	// PushRate is how many pushes per second one pod acts on (looks up and
 	// polls), with a burst of as many; the others are answered and dropped.
 	PushRate = 20
 )
 
-// pushKeyPrefix + provider + ":" + outOrderId is held for PushOrderInterval after a
-// push triggered a poll of that order.
+// pushKeyPrefix + provider + ":" + outOrderId + ":" + kind is held for
+// PushOrderInterval after a push of that kind triggered a poll of that order.
 const pushKeyPrefix = "orderflow:push:"
 
 // AdminConfig configures the admin HTTP handler.
@@ -238,7 +239,7 @@ func pushHandler(w *Worker, budget *pushBudget, log *slog.Logger) http.Handler {
 				log.Info("push for an unknown order ignored", "providerOrderId", p.Body.OrderID, "type", redact.Terminal(p.MessageType))
 				return
 			}
-			if !budget.orderDue(ctx, k) {
+			if !budget.orderDue(ctx, k, p.MessageType) {
 				log.Debug("push: order polled on a push less than the interval ago", "provider", k.Provider, "outOrderId", k.OutOrderID)
 				return
 			}
@@ -269,10 +270,20 @@ func newPushBudget(w *Worker, perSecond int, interval time.Duration) *pushBudget
 	return &pushBudget{pod: rate.NewLimiter(rate.Limit(perSecond), perSecond), w: w, interval: interval}
 }
 
-// orderDue takes the order's push slot (SET NX PX): false when a push
-// polled it less than the interval ago, or when Redis cannot say.
-func (b *pushBudget) orderDue(ctx context.Context, k orders.Key) bool {
-	ok, err := b.w.Redis().SetNX(ctx, pushKeyPrefix+k.Provider+":"+k.OutOrderID, 1, b.interval).Result()
+// orderDue takes the order's push slot for a message type (SET NX PX):
+// false when a push of that kind polled it less than the interval ago, or
+// when Redis cannot say. The kinds are apart, so a flood of one kind
+// never hides the one push that matters (a price change right after the
+// order's creation); the types a provider may invent share one slot, so
+// the slots per order stay few.
+func (b *pushBudget) orderDue(ctx context.Context, k orders.Key, messageType string) bool {
+	kind := "other"
+	switch messageType {
+	case xportcn.PushOrderCreate, xportcn.PushOrderCancel, xportcn.PushOrderPaySuccess,
+		xportcn.PushOrderPriceModify, xportcn.PushOrderBuyerRefund:
+		kind = messageType
+	}
+	ok, err := b.w.Redis().SetNX(ctx, pushKeyPrefix+k.Provider+":"+k.OutOrderID+":"+kind, 1, b.interval).Result()
 	return err == nil && ok
 }
 
