@@ -36,7 +36,9 @@ type Config struct {
 	// PollSchedule, Deadline, SettleWindow: see pipeline.Config.
 	PollSchedule []time.Duration
 	SettleWindow time.Duration
-	Deadline     time.Duration
+	// QuoteMaxAge is QUOTE_MAX_AGE: see pipeline.Config.
+	QuoteMaxAge time.Duration
+	Deadline    time.Duration
 	// Retention is how long ended orders are kept; zero: 720h.
 	Retention time.Duration
 	// EventsMaxLen trims the orderflow:events stream to about this many
@@ -131,6 +133,7 @@ func New(cfg Config) (*Worker, error) {
 		Inspector:      w.insp,
 		PollSchedule:   cfg.PollSchedule,
 		SettleWindow:   cfg.SettleWindow,
+		QuoteMaxAge:    cfg.QuoteMaxAge,
 		Deadline:       cfg.Deadline,
 		CallbackSecret: cfg.CallbackSecret,
 		HTTPClient:     pipeline.CallbackClient(cfg.CallbackAllowPrivate, callbackTimeout),

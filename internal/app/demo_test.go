@@ -16,6 +16,9 @@ import (
 	"orderflow/internal/orders"
 	"orderflow/internal/pipeline"
 	"orderflow/internal/testkit"
+	"orderflow/providers"
+	"orderflow/providers/sim"
+	"orderflow/tasks"
 )
 
 // TestEmbeddedDemoLeavesNoTasks runs the embedded default (miniredis and
@@ -76,23 +79,28 @@ func TestEmbeddedDemoLeavesNoTasks(t *testing.T) {
 		}
 		keys = append(keys, orders.Key{Provider: e.Req.Provider, OutOrderID: e.Req.OutOrderID})
 	}
+	want := map[orders.Key]providers.State{}
+	for _, e := range entries {
+		want[orders.Key{Provider: e.Req.Provider, OutOrderID: e.Req.OutOrderID}] = demoEnd(e.Req)
+	}
 	var live []string
 	err = testkit.Poll(context.Background(), 90*time.Second, func() bool {
 		live = live[:0]
 		for _, k := range keys {
 			r, err := st.Get(context.Background(), k)
-			if err != nil || !r.Terminal() {
-				live = append(live, fmt.Sprintf("%s (%v %v)", k, r.State, err))
+			if err != nil || r.State != want[k] {
+				live = append(live, fmt.Sprintf("%s (%v %v, want %s)", k, r.State, err, want[k]))
 			}
 		}
 		return len(live) == 0
 	})
 	if err != nil {
-		t.Fatalf("demo orders not ended: %s; tasks:\n%s", strings.Join(live, ", "), leftTasks(t, insp))
+		t.Fatalf("demo orders not where they should end: %s; tasks:\n%s", strings.Join(live, ", "), leftTasks(t, insp))
 	}
 
 	// The last steps (a callback, a poll that ended its order) finish
-	// within moments; then nothing may be left.
+	// within moments; then nothing may be left but the poll that follows
+	// the order parked while it lives at the provider.
 	var left string
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -118,6 +126,27 @@ func TestEmbeddedDemoLeavesNoTasks(t *testing.T) {
 	}
 }
 
+// demoEnd is where a demo order must end, by its planned product.
+func demoEnd(req providers.OrderRequest) providers.State {
+	p := req.Items[0].ProductID
+	if _, ok := sim.PlannedError(p); ok {
+		return providers.StateFailed
+	}
+	switch {
+	case req.MaxTotal != "":
+		return providers.StateRejected
+	case p == sim.ProductCancelled:
+		return providers.StateCancelled
+	case p == sim.ProductTerminated:
+		return providers.StateTerminated
+	case p == sim.ProductUnpaid:
+		return providers.StateExpired
+	case p == sim.ProductNeverShipped:
+		return providers.StateNeedsReview
+	}
+	return providers.StateCompleted
+}
+
 // perOrder formats request counts by operation per order.
 func perOrder(ops map[string]int64, orders int) string {
 	var b strings.Builder
@@ -126,6 +155,9 @@ func perOrder(ops map[string]int64, orders int) string {
 	}
 	return b.String()
 }
+
+// demoParked is the demo order parked while it lives at the provider.
+const demoParked = `"DEMO-0027"`
 
 // leftTasks describes every task in any queue, by state.
 func leftTasks(t *testing.T, insp *asynq.Inspector) string {
@@ -146,6 +178,9 @@ func leftTasks(t *testing.T, insp *asynq.Inspector) string {
 				t.Fatal(err)
 			}
 			for _, ti := range ts {
+				if state == "scheduled" && ti.Type == tasks.TypePoll && strings.Contains(string(ti.Payload), demoParked) {
+					continue // the parked order is followed on
+				}
 				fmt.Fprintf(&b, "  %s %s %s %s (last error %q)\n", q, state, ti.Type, ti.ID, ti.LastErr)
 			}
 		}

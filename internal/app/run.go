@@ -40,6 +40,12 @@ const EmbeddedSpeed = 3600
 // embeddedPollSchedule is the embedded default's POLL_SCHEDULE.
 var embeddedPollSchedule = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
 
+// embeddedDeadline is the embedded default's ORDER_DEADLINE: at its
+// simulator's speed an order's life takes seconds, so the demo's orders
+// that never end on their own (never paid, never shipped) meet their
+// deadline within the demo.
+const embeddedDeadline = 20 * time.Second
+
 // embeddedSettleWindow is the embedded default's CREATE_SETTLE_WINDOW: its
 // simulator commits and indexes at once.
 const embeddedSettleWindow = time.Second
@@ -104,6 +110,9 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		if !s.PollScheduleSet {
 			s.PollSchedule = embeddedPollSchedule
 		}
+		if !s.DeadlineSet {
+			s.Deadline = embeddedDeadline
+		}
 		if s.SettleWindow == 0 {
 			s.SettleWindow = embeddedSettleWindow
 		}
@@ -140,6 +149,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		Concurrency:              s.Concurrency,
 		PollSchedule:             s.PollSchedule,
 		SettleWindow:             s.SettleWindow,
+		QuoteMaxAge:              s.QuoteMaxAge,
 		Deadline:                 s.Deadline,
 		Retention:                s.Retention,
 		EventsMaxLen:             int64(s.EventsMaxLen),
@@ -248,11 +258,15 @@ func startSim(s *Settings, pushURL string, log *slog.Logger) (*sim.Sim, error) {
 		quota[p] = sim.Quota{Rate: s.Rate[p], Burst: s.Burst[p] + extra}
 	}
 	simulator, err := sim.New(sim.Config{
-		Clock:   sim.NewAccelClock(EmbeddedSpeed),
-		Quota:   quota,
-		PushURL: pushURL,
-		Faults:  sim.Faults{Seed: 1, HTTP5xx: 0.02, Throttle: 0.01, CommitThenDrop: 0.05},
-		Logger:  log.With("component", "simulator"),
+		Clock: sim.NewAccelClock(EmbeddedSpeed),
+		// Payment an hour after creation (a second of wall time): time
+		// enough for the price guard to cancel a re-priced order, as a
+		// buyer who pays within minutes gives it in real life.
+		Timeline: sim.Timeline{PayAfter: time.Hour},
+		Quota:    quota,
+		PushURL:  pushURL,
+		Faults:   sim.Faults{Seed: 1, HTTP5xx: 0.02, Throttle: 0.01, CommitThenDrop: 0.05},
+		Logger:   log.With("component", "simulator"),
 	})
 	if err != nil {
 		return nil, err

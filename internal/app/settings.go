@@ -34,11 +34,17 @@ type Settings struct {
 	// PollScheduleSet is true when POLL_SCHEDULE was given (the embedded
 	// default polls faster otherwise).
 	PollScheduleSet bool
+	// DeadlineSet is true when ORDER_DEADLINE was given (the embedded
+	// default has its own, for its fast clock).
+	DeadlineSet bool
 	// SettleWindow is CREATE_SETTLE_WINDOW (see pipeline.Config); zero:
 	// the pipeline's default, or the embedded default's when embedded.
 	SettleWindow time.Duration
-	Deadline     time.Duration
-	Retention    time.Duration
+	// QuoteMaxAge is QUOTE_MAX_AGE: a create whose quote is older previews
+	// the order again first; default 30m.
+	QuoteMaxAge time.Duration
+	Deadline    time.Duration
+	Retention   time.Duration
 	// ShutdownTimeout is how long a drain waits for running tasks (then
 	// they return to their queues); unset: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -126,9 +132,13 @@ func FromEnv(getenv func(string) string) (*Settings, error) {
 	if s.SettleWindow, err = durationVar(getenv, "CREATE_SETTLE_WINDOW", 0); err != nil {
 		return nil, err
 	}
+	if s.QuoteMaxAge, err = durationVar(getenv, "QUOTE_MAX_AGE", pipeline.DefaultQuoteMaxAge); err != nil {
+		return nil, err
+	}
 	if s.Deadline, err = durationVar(getenv, "ORDER_DEADLINE", 720*time.Hour); err != nil {
 		return nil, err
 	}
+	s.DeadlineSet = getenv("ORDER_DEADLINE") != ""
 	if s.Retention, err = durationVar(getenv, "ORDER_RETENTION", 720*time.Hour); err != nil {
 		return nil, err
 	}

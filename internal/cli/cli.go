@@ -6,9 +6,11 @@
 //	enqueue submit [-f FILE] [--json] [--redis URL]
 //	enqueue status [--json] [--provider P] [--redis URL] OUTORDERID...
 //	enqueue watch  [--interval D] [--provider P] [--redis URL] [OUTORDERID...]
-//	enqueue cancel [--provider P] [--redis URL] OUTORDERID
+//	enqueue cancel [--provider P] [--by NAME] [--reason TEXT] [--redis URL] OUTORDERID
 //	enqueue list   [--state S]... [--provider P] [--since D] [--limit N] [--json] [--redis URL]
 //	enqueue find   [--json] [--redis URL] ID
+//	enqueue review (--recheck | --attach ID[,ID...] | --recreate | --close REASON) [--by NAME] [--reason TEXT] [--dry-run] [--wait D] [--provider P] [--redis URL] OUTORDERID
+//	enqueue retry  [--by NAME] [--reason TEXT] [--dry-run] [--wait D] [--provider P] [--redis URL] OUTORDERID
 //
 // Flags may come before or after the arguments; "--" ends the flags. An
 // OUTORDERID may be written PROVIDER/OUTORDERID instead of using --provider.
@@ -57,12 +59,34 @@
 // # watch
 //
 // Follows the named orders (default: every order live when watch starts)
-// until all have ended, showing a bar done/total and the count of orders
-// per state on standard error: redrawn in place when standard error is a
-// terminal, else one line each time the counts change. When all have
-// ended (or watch is interrupted) the final counts go to standard output,
-// one "<state>\t<count>" line per state in flow order, then "total\t<n>".
-// An order whose record has gone (retention) counts as ended, as "gone".
+// until all have ended or wait for a person (needs_review: watching cannot
+// change them), showing a bar done/total and the count of orders per
+// state on standard error: redrawn in place when standard error is a
+// terminal, else one line each time the counts change. It reads the
+// orders once, then follows the event stream (never the whole live index
+// per interval). When all are done (or watch is interrupted) the final
+// counts go to standard output, one "<state>\t<count>" line per state in
+// flow order, then "total\t<n>". An order whose record has gone
+// (retention) counts as ended, as "gone".
+//
+// # review
+//
+// Carries a person's decision on a parked order to a worker (which may ask
+// the provider) and prints its answer, "<provider>/<id>: <what happened>":
+// exactly one of --recheck (look the order up now and adopt what the
+// provider has), --attach ID[,ID...] (adopt provider orders a person
+// found), --recreate (create again; refused unless a fresh lookup finds
+// nothing), --close REASON (end it failed, code MANUAL). --by NAME (default
+// $USER) and --reason TEXT are recorded in the order's history;
+// --dry-run says what would happen and does nothing; --wait D (default
+// 30s) bounds the wait for a worker, after which the decision is dropped
+// unanswered. Exit 0 when it took effect, 1 when refused (the answer says
+// why), 2 for a usage error, no worker answering, or Redis trouble.
+//
+// # retry
+//
+// Re-runs an order's archived tasks (every step is idempotent), recorded
+// like a review decision: same flags but the action.
 //
 // # cancel
 //
@@ -142,9 +166,12 @@ const usage = `usage:
   enqueue submit [-f FILE] [--json] [--redis URL]
   enqueue status [--json] [--provider P] [--redis URL] OUTORDERID...
   enqueue watch  [--interval D] [--provider P] [--redis URL] [OUTORDERID...]
-  enqueue cancel [--provider P] [--redis URL] OUTORDERID
+  enqueue cancel [--provider P] [--by NAME] [--reason TEXT] [--redis URL] OUTORDERID
   enqueue list   [--state S]... [--provider P] [--since D] [--limit N] [--json] [--redis URL]
   enqueue find   [--json] [--redis URL] ID
+  enqueue review (--recheck | --attach ID[,ID...] | --recreate | --close REASON) [--by NAME] [--reason TEXT] [--dry-run] OUTORDERID
+  enqueue retry  [--by NAME] [--reason TEXT] [--dry-run] OUTORDERID
+  enqueue cancel also takes --by NAME and --reason TEXT (recorded).
 An OUTORDERID may be written PROVIDER/OUTORDERID.
 Settings: REDIS_URL (default redis://127.0.0.1:6380), ORDER_DEADLINE (default 720h).
 Exit status: 0 done, 1 invalid/not found/not cancellable/interrupted, 2 Redis or settings trouble.

@@ -22,6 +22,11 @@ const barWidth = 30
 
 func ended(s providers.State) bool { return s == stateGone || s.Terminal() }
 
+// settled reports whether watch waits no longer for an order in s: it has
+// ended, or it waits for a person (needs_review), which watching cannot
+// change.
+func settled(s providers.State) bool { return ended(s) || s == providers.StateNeedsReview }
+
 func runWatch(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 	fs, redisURL := newFlags(s, "watch", "[--interval D] [--provider P] [--redis URL] [OUTORDERID...]")
 	interval := fs.Duration("interval", time.Second, "how often to look at the orders")
@@ -71,7 +76,11 @@ func runWatch(ctx context.Context, s stdio, args []string, getenv Getenv) int {
 		done := p.show(states)
 		if done == len(states) {
 			p.finish(s.out, states)
-			s.errorf("watch: all %d orders ended", len(states))
+			if n := parked(states); n > 0 {
+				s.errorf("watch: all %d orders ended or wait for a person: %d in needs_review (enqueue list --state needs_review; the console's review inbox)", len(states), n)
+			} else {
+				s.errorf("watch: all %d orders ended", len(states))
+			}
 			return ExitOK
 		}
 		select {
@@ -152,6 +161,17 @@ func (f *follower) refresh(ctx context.Context, st *orders.Store, states map[ord
 	return nil
 }
 
+// parked counts the orders waiting for a person.
+func parked(states map[orders.Key]providers.State) int {
+	n := 0
+	for _, s := range states {
+		if s == providers.StateNeedsReview {
+			n++
+		}
+	}
+	return n
+}
+
 // stateCount is how many orders are in a state.
 type stateCount struct {
 	state providers.State
@@ -164,7 +184,7 @@ func countStates(states map[orders.Key]providers.State) (c []stateCount, done in
 	n := map[providers.State]int{}
 	for _, s := range states {
 		n[s]++
-		if ended(s) {
+		if settled(s) {
 			done++
 		}
 	}

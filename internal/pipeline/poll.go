@@ -73,7 +73,7 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 			changed = true
 			cancel = h.guardPlaced(r, "poll", total, paid(next))
 		}
-		changed = r.Apply(providers.Reported(next), h.cfg.Store.Now(), raw) || changed
+		changed = r.Apply(h.reportedEvent(r, next), h.cfg.Store.Now(), raw) || changed
 		changed = addParcels(r, statuses) || changed
 		if changed || raw != r.RawStatus {
 			r.PollStep = h.nextStep(r, 0)
@@ -98,6 +98,28 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 		}
 	}
 	return h.nextPoll(ctx, j, r)
+}
+
+// reportedEvent is the event of the provider reporting the order in state
+// next. The provider's "cancel" of an order orderflow itself is cancelling
+// ends it as orderflow's cancel would (rejected for the price guard,
+// expired for the deadline): a poll may see the cancel before the cancel
+// step records the provider's answer.
+func (h *Handlers) reportedEvent(r *orders.Record, next providers.State) providers.Event {
+	if next != providers.StateCancelled {
+		return providers.Reported(next)
+	}
+	switch r.CancelFor {
+	case cancelForPrice:
+		r.CancelDone = true
+		return providers.EventPriceGuard
+	case cancelForDeadline:
+		r.CancelDone = true
+		r.Error = &orders.ErrorInfo{Code: CodeDeadline, Message: "no terminal state before the order deadline " +
+			h.deadline(r).Format(time.RFC3339) + "; cancelled at the provider"}
+		return providers.EventDeadline
+	}
+	return providers.Reported(next)
 }
 
 // nextStep is the poll step to go to: step, or the slowest for an order

@@ -61,6 +61,9 @@ const (
 	// ProductUnpaid: the order is never paid: it awaits payment until
 	// cancelled.
 	ProductUnpaid int64 = 910000000009
+	// ProductNeverShipped: the order is paid at Timeline.PayAfter and the
+	// seller never ships it: it awaits shipment for ever.
+	ProductNeverShipped int64 = 910000000010
 )
 
 // RepriceFactor is how many times the planned goods a re-priced order
@@ -163,6 +166,7 @@ const (
 	FateRepriceUnpaid
 	FateRepricePaid
 	FateUnpaid
+	FateNeverShipped
 )
 
 func (f Fate) String() string {
@@ -183,6 +187,8 @@ func (f Fate) String() string {
 		return "reprice_paid"
 	case FateUnpaid:
 		return "unpaid"
+	case FateNeverShipped:
+		return "never_shipped"
 	}
 	return "fate(" + strconv.Itoa(int(f)) + ")"
 }
@@ -200,6 +206,7 @@ var fateProducts = []struct {
 	{ProductRepriceUnpaid, FateRepriceUnpaid},
 	{ProductRepricePaid, FateRepricePaid},
 	{ProductUnpaid, FateUnpaid},
+	{ProductNeverShipped, FateNeverShipped},
 }
 
 // FateOf is the fate of a cart: ProductCancelled wins over
@@ -375,6 +382,8 @@ func (o *order) changes(tl Timeline) []change {
 		return []change{{at: c, status: statusWaitPay}, {at: paid, status: statusWaitSend}, {at: ship, status: statusTerminated}}
 	case FateUnpaid:
 		return []change{{at: c, status: statusWaitPay}}
+	case FateNeverShipped:
+		return []change{{at: c, status: statusWaitPay}, {at: paid, status: statusWaitSend}}
 	case FateRepriceUnpaid:
 		return []change{{at: c, status: statusWaitPay}, {at: o.raiseAt(tl), status: statusWaitPay, price: true}}
 	}
@@ -429,7 +438,7 @@ type parcelStep struct {
 // parcelAt is the parcel's events up to now, oldest first; nil before
 // shipment and for orders that never ship.
 func (o *order) parcelAt(tl Timeline, now time.Time) []parcelStep {
-	if !o.cancelledAt.IsZero() || o.fate.never() || o.fate == FateTerminated {
+	if !o.cancelledAt.IsZero() || o.fate.never() || o.fate == FateTerminated || o.fate == FateNeverShipped {
 		return nil
 	}
 	ship := o.created.Add(tl.PayAfter + tl.ShipAfter)
