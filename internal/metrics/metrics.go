@@ -7,7 +7,6 @@
 package metrics
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"sync"
@@ -281,15 +280,16 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.size, err)
 		return
 	}
+	var unknown []string // no task yet: every state 0
 	for _, q := range known {
 		if !slices.Contains(queues, q) {
-			queues = append(queues, q)
+			unknown = append(unknown, q)
 		}
 	}
-	for _, q := range queues {
-		info, err := insp.GetQueueInfo(q)
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			info, err = &asynq.QueueInfo{Queue: q}, nil // no task yet: every state 0
+	for _, q := range append(queues, unknown...) {
+		info, err := &asynq.QueueInfo{Queue: q}, error(nil)
+		if !slices.Contains(unknown, q) {
+			info, err = insp.GetQueueInfo(q)
 		}
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(c.size, err)
