@@ -103,15 +103,15 @@ func New() *Metrics {
 	return m
 }
 
-// Label values known in advance, for Preset. Ops are the provider calls
+// Label values known in advance, for Preset: ops are the provider calls
 // the gate observes; classes, reasons and breaker states are providers'
 // and the gate's words; outcomes are the pipeline handler's.
 var (
-	Ops           = []string{"preview", "create", "lookup", "details", "trace", "cancel"}
-	Classes       = []providers.Class{providers.ClassNone, providers.ClassTransient, providers.ClassThrottled, providers.ClassAuth, providers.ClassPermanent, providers.ClassUnknownOutcome}
-	Reasons       = []string{providers.ReasonRateLimit, providers.ReasonBreakerOpen, providers.ReasonThrottled}
-	BreakerStates = []string{"closed", "half_open", "open"}
-	Outcomes      = []string{"ok", "retry", "deferred", "archived"}
+	ops           = []string{"preview", "create", "lookup", "details", "trace", "cancel"}
+	classes       = []providers.Class{providers.ClassNone, providers.ClassTransient, providers.ClassThrottled, providers.ClassAuth, providers.ClassPermanent, providers.ClassUnknownOutcome}
+	reasons       = []string{providers.ReasonRateLimit, providers.ReasonBreakerOpen, providers.ReasonThrottled}
+	breakerStates = []string{"closed", "half_open", "open"}
+	outcomes      = []string{"ok", "retry", "deferred", "archived"}
 )
 
 // Preset makes every family whose label values are known present from
@@ -123,18 +123,18 @@ var (
 // "no data", before the first traffic.
 func (m *Metrics) Preset(served, queues []string) {
 	for _, p := range served {
-		for _, op := range Ops {
-			for _, c := range Classes {
+		for _, op := range ops {
+			for _, c := range classes {
 				m.requests.WithLabelValues(p, op, c.String())
 			}
 			m.requestDuration.WithLabelValues(p, op)
 		}
 		m.limiterWait.WithLabelValues(p)
-		for _, r := range Reasons {
+		for _, r := range reasons {
 			m.deferrals.WithLabelValues(p, r)
 		}
 		m.breakerState.WithLabelValues(p).Set(breakerValues["closed"])
-		for _, st := range BreakerStates {
+		for _, st := range breakerStates {
 			m.breakerTransitions.WithLabelValues(p, st)
 		}
 		for _, st := range providers.States {
@@ -145,7 +145,7 @@ func (m *Metrics) Preset(served, queues []string) {
 		}
 	}
 	for _, t := range tasks.Types {
-		for _, o := range Outcomes {
+		for _, o := range outcomes {
 			m.tasks.WithLabelValues(t, o)
 		}
 		m.taskDuration.WithLabelValues(t)

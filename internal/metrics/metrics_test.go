@@ -349,21 +349,23 @@ func TestPresetValuesAreTheEmittedOnes(t *testing.T) {
 			}
 		}
 	}
-	if got, want := slices.Sorted(slices.Values(ops)), slices.Sorted(slices.Values(Ops)); !slices.Equal(got, want) {
+	if got, want := slices.Sorted(slices.Values(ops)), slices.Sorted(slices.Values(ops)); !slices.Equal(got, want) {
 		t.Errorf("the gate observes ops %v, Preset presets %v", got, want)
 	}
-	var classes []string
+	var all, preset []string
 	for c := providers.ClassNone; c <= providers.ClassUnknownOutcome; c++ {
-		classes = append(classes, c.String())
+		all = append(all, c.String())
 	}
-	var preset []string
-	for _, c := range Classes {
+	for _, c := range classes {
 		preset = append(preset, c.String())
 	}
-	if !slices.Equal(preset, classes) {
-		t.Errorf("classes %v, Preset presets %v", classes, preset)
+	if !slices.Equal(preset, all) {
+		t.Errorf("classes %v, Preset presets %v", all, preset)
 	}
-	if want := []string{gate.StateClosed, gate.StateHalfOpen, gate.StateOpen}; !slices.Equal(BreakerStates, want) {
-		t.Errorf("breaker states %v, Preset presets %v", want, BreakerStates)
+	if want := []string{gate.StateClosed, gate.StateHalfOpen, gate.StateOpen}; !slices.Equal(breakerStates, want) {
+		t.Errorf("breaker states %v, Preset presets %v", want, breakerStates)
+	}
+	if want := []string{providers.ReasonRateLimit, providers.ReasonBreakerOpen, providers.ReasonThrottled}; !slices.Equal(reasons, want) {
+		t.Errorf("reasons %v, Preset presets %v", want, reasons)
 	}
 }
