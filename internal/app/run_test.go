@@ -188,3 +188,37 @@ func TestReadyzWhenRedisRefusesWrites(t *testing.T) {
 	}
 	wait("a primary again", http.StatusOK, "ready")
 }
+
+// TestReadyProbeThrottled: Ready writes at most once per
+// app.ReadyProbeInterval; calls in between answer the last probe's result.
+func TestReadyProbeThrottled(t *testing.T) {
+	srv := redistest.Mini(t)
+	b := setup(t, srv)
+	ctx := context.Background()
+	if err := b.w.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	if !srv.Mini.Exists("orderflow:probe") {
+		t.Fatal("Ready wrote no probe key")
+	}
+	srv.Mini.Del("orderflow:probe")
+	for range 50 {
+		if err := b.w.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if srv.Mini.Exists("orderflow:probe") && time.Since(began) < app.ReadyProbeInterval {
+		t.Fatal("Ready wrote again within ReadyProbeInterval")
+	}
+	time.Sleep(app.ReadyProbeInterval - time.Since(began) + 50*time.Millisecond)
+	if err := b.w.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !srv.Mini.Exists("orderflow:probe") {
+		t.Fatal("Ready did not probe again after ReadyProbeInterval")
+	}
+	if ttl := srv.Mini.TTL("orderflow:probe"); ttl <= 0 || ttl > 10*time.Second {
+		t.Errorf("probe key TTL %s, want (0, 10s]", ttl)
+	}
+}
