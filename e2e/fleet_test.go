@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"orderflow/internal/app"
 	"orderflow/internal/gate"
 	"orderflow/internal/orders"
 	"orderflow/internal/pipeline"
@@ -78,8 +79,8 @@ func startWorkerProcess(tb testing.TB, bin, name string, env []string) *workerPr
 }
 
 // workerEnv is the environment of a worker process serving both providers
-// of s on the Redis at redisURL, at the given per-provider rate (0:
-// unlimited) and burst.
+// of s on the Redis at redisURL, at the given per-provider rate (0: the
+// ceiling, app.MaxRate and app.MaxBurst) and burst.
 func workerEnv(s *sim.Sim, redisURL string, rate float64, burst int) []string {
 	return workerEnvURLs(s.XportcnURL(), s.DepalURL(), redisURL, rate, burst)
 }
@@ -92,10 +93,13 @@ func workerEnvURLs(xportcnURL, depalURL, redisURL string, rate float64, burst in
 		"XPORTCN_BASE_URL=" + xportcnURL, "XPORTCN_ACCESS_KEY=sim-ak",
 		"XPORTCN_ACCESS_SECRET=sim-secret-x", "XPORTCN_USER_ID=sim-user",
 		"DEPAL_BASE_URL=" + depalURL, "DEPAL_APP_KEY=simapp", "DEPAL_APP_SECRET=sim-secret-d",
-		"POLL_SCHEDULE=300ms,600ms,1s",
+		"POLL_SCHEDULE=300ms,600ms,1s", "TEST_TIMINGS=1",
 		"ADMIN_ADDR=127.0.0.1:0",
 		"LOG_FORMAT=text",
 		"CREATE_SETTLE_WINDOW=" + settleWindow.String(),
+	}
+	if rate == 0 {
+		rate, burst = app.MaxRate, app.MaxBurst
 	}
 	for _, p := range providers.Names {
 		up := strings.ToUpper(p)

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 admin=${ADMIN_ADDR:-127.0.0.1:8080}
 unset REDIS_URL
+# make run means the embedded default (in-memory Redis, simulator): say so,
+# so provider settings left in this shell do not stop it (they are ignored).
+export EMBEDDED=1
 export ADMIN_ADDR=$admin
 
 ./bin/worker &

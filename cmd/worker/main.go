@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"orderflow/internal/app"
@@ -21,18 +22,26 @@ import (
 var version = "dev"
 
 func main() {
-	s, err := app.FromEnv(os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(2)
-	}
-	flag.StringVar(&s.AdminAddr, "admin-addr", s.AdminAddr, "admin HTTP listener (ADMIN_ADDR)")
-	flag.StringVar(&s.LogFormat, "log-format", s.LogFormat, "json or text (LOG_FORMAT)")
+	adminAddr := flag.String("admin-addr", "", "admin HTTP listener (overrides ADMIN_ADDR)")
+	logFormat := flag.String("log-format", "", "json or text (overrides LOG_FORMAT)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println(version)
 		return
+	}
+	// The flags stand for their variables, so they are validated with the rest.
+	overrides := map[string]string{"ADMIN_ADDR": *adminAddr, "LOG_FORMAT": *logFormat}
+	s, err := app.FromEnv(func(name string) string {
+		if v := overrides[name]; v != "" {
+			return v
+		}
+		return os.Getenv(name)
+	})
+	if err != nil {
+		// one problem per line, each naming its variable
+		fmt.Fprintln(os.Stderr, "worker: invalid settings:\n  "+strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		os.Exit(2)
 	}
 	s.Version = version
 	format := s.LogFormat

@@ -87,6 +87,12 @@ type Worker struct {
 	started  atomic.Bool
 	// stopSweeps ends the deadline sweep Start began.
 	stopSweeps context.CancelFunc
+	// probe is Ready's last write probe.
+	probe struct {
+		sync.Mutex
+		at  time.Time
+		err error
+	}
 }
 
 // New builds a worker from cfg; nothing runs until Start.
@@ -230,12 +236,40 @@ func (w *Worker) Start() error {
 	return nil
 }
 
-// Ready reports whether the servers run and Redis answers.
+// ReadyProbeInterval is how often Ready writes to Redis at most; between
+// probes it answers the last probe's result.
+const ReadyProbeInterval = time.Second
+
+// probeKey is the key the readiness probe and the start-up check write
+// (SET PX probeTTL): a Redis that refuses writes (OOM under noeviction, a
+// read-only replica) fails it as it would fail every task.
+const (
+	probeKey = "orderflow:probe"
+	probeTTL = 10 * time.Second
+)
+
+// writeProbe writes probeKey.
+func writeProbe(ctx context.Context, rdb redis.UniversalClient) error {
+	return rdb.Set(ctx, probeKey, "1", probeTTL).Err()
+}
+
+// Ready reports whether the servers run and Redis takes a write (at most
+// one probe per ReadyProbeInterval; callers in between share its result).
 func (w *Worker) Ready(ctx context.Context) error {
 	if !w.started.Load() {
 		return errors.New("servers not started")
 	}
-	return w.rdb.Ping(ctx).Err()
+	w.probe.Lock()
+	defer w.probe.Unlock()
+	if !w.probe.at.IsZero() && time.Since(w.probe.at) < ReadyProbeInterval {
+		return w.probe.err
+	}
+	err := writeProbe(ctx, w.rdb)
+	if err != nil {
+		err = fmt.Errorf("redis write probe (SET %s PX) failed: %w", probeKey, err)
+	}
+	w.probe.at, w.probe.err = time.Now(), err
+	return err
 }
 
 // Shutdown drains: no new tasks start, running ones get ShutdownTimeout

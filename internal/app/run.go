@@ -17,12 +17,14 @@ import (
 
 	"orderflow/internal/gate"
 	"orderflow/internal/metrics"
+	"orderflow/internal/pipeline"
 	"orderflow/internal/redact"
 	"orderflow/providers"
 	"orderflow/providers/depal"
 	"orderflow/providers/sim"
 	"orderflow/providers/xportcn"
 	"orderflow/ratelimit"
+	"orderflow/tasks"
 )
 
 // EmbeddedRedisAddr is where the embedded default's in-process Redis
@@ -78,8 +80,11 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 			cleanup[i]()
 		}
 	}()
-	if !IsLoopback(s.AdminAddr) && s.AdminToken == "" {
-		return fmt.Errorf("ADMIN_TOKEN is required when ADMIN_ADDR (%s) is not a loopback address", s.AdminAddr)
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if s.TestTimings {
+		log.Warn("TEST_TIMINGS=1: the floors of test rigs apply (polls, deadline, drain); not for production")
 	}
 	ln, err := net.Listen("tcp", s.AdminAddr)
 	if err != nil {
@@ -93,6 +98,9 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	redisURL := s.RedisURL
 	if info.Embedded {
 		log.Warn("EMBEDDED DEFAULT: in-process Redis (miniredis) and a provider simulator. NOT FOR PRODUCTION: set REDIS_URL and the provider credentials.")
+		if vars := s.providerVars(); len(vars) > 0 {
+			log.Warn("EMBEDDED=1: the simulator replaces the provider settings given", "ignored", strings.Join(vars, ","))
+		}
 		m := miniredis.NewMiniRedis()
 		if err := m.StartAddr(s.EmbeddedRedisAddr); err != nil {
 			return fmt.Errorf("EMBEDDED_REDIS_ADDR: embedded Redis on %s: %w", s.EmbeddedRedisAddr, err)
@@ -127,6 +135,9 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		return errors.New("REDIS_URL: unsupported connection type")
 	}
 	cleanup = append(cleanup, func() { _ = rdb.Close() })
+	if err := checkRedis(ctx, rdb, opt); err != nil {
+		return err
+	}
 
 	if s.CallbackSecret == "" {
 		log.Warn("CALLBACK_SECRET is not set: callbacks to upstreams are sent unsigned")
@@ -166,11 +177,15 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	if err != nil {
 		return err
 	}
+	m.Preset(info.Providers, knownQueues())
 	m.WatchQueues(w.Inspector())
 	m.OrdersInState(func() map[string]map[string]int64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		c, _ := w.Store().LiveCounts(ctx)
+		c, err := w.Store().LiveCounts(ctx)
+		if err != nil {
+			return nil // the family is left out of this scrape, never reported as 0
+		}
 		return c
 	})
 	admin := AdminHandler(AdminConfig{Worker: w, Redis: opt, Metrics: m.Handler(), Token: s.AdminToken,
@@ -218,6 +233,77 @@ func adminServer(h http.Handler) *http.Server {
 		IdleTimeout:       adminIdleTimeout,
 		MaxHeaderBytes:    adminMaxHeaderBytes,
 	}
+}
+
+// RedisCheckTimeout bounds Run's start-up check of REDIS_URL.
+const RedisCheckTimeout = 5 * time.Second
+
+// checkRedis is Run's start-up check of REDIS_URL: connect, AUTH, SELECT
+// and a write (the readiness probe's), within RedisCheckTimeout. The error
+// says which step failed and where, without the password.
+func checkRedis(ctx context.Context, rdb redis.UniversalClient, opt asynq.RedisConnOpt) error {
+	ctx, cancel := context.WithTimeout(ctx, RedisCheckTimeout)
+	defer cancel()
+	err := writeProbe(ctx, rdb)
+	if err == nil {
+		return nil
+	}
+	target, password := describeRedis(opt)
+	msg := err.Error()
+	if password != "" {
+		msg = strings.ReplaceAll(msg, password, "xxxxx")
+	}
+	var what string
+	var nerr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &nerr) && nerr.Timeout():
+		what = fmt.Sprintf("no answer within %s: %s", RedisCheckTimeout, msg)
+	case errors.As(err, new(*net.OpError)):
+		what = "cannot connect: " + msg
+	case strings.HasPrefix(msg, "NOAUTH"):
+		what = "the server wants a password (AUTH): " + msg
+	case strings.HasPrefix(msg, "WRONGPASS"), strings.Contains(msg, "AUTH"):
+		what = "AUTH refused: " + msg
+	case strings.Contains(msg, "DB index"):
+		what = "SELECT refused: " + msg
+	case strings.HasPrefix(msg, "READONLY"), strings.HasPrefix(msg, "OOM"), strings.HasPrefix(msg, "MISCONF"):
+		what = "the test write (SET " + probeKey + " PX) was refused: " + msg
+	default:
+		what = "the test write (SET " + probeKey + " PX) failed: " + msg
+	}
+	pw := "no password given"
+	if password != "" {
+		pw = "password redacted"
+	}
+	return fmt.Errorf("REDIS_URL: %s (%s, %s)", what, target, pw)
+}
+
+// describeRedis names where opt connects (without the password), and the
+// password.
+func describeRedis(opt asynq.RedisConnOpt) (target, password string) {
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		scheme := "redis"
+		if o.TLSConfig != nil {
+			scheme = "rediss"
+		}
+		return fmt.Sprintf("%s://%s/%d", scheme, o.Addr, o.DB), o.Password
+	case asynq.RedisFailoverClientOpt:
+		return fmt.Sprintf("redis-sentinel://%s/%d?master=%s", strings.Join(o.SentinelAddrs, ","), o.DB, o.MasterName), o.Password
+	}
+	return fmt.Sprintf("%T", opt), ""
+}
+
+// knownQueues are every provider's queues and the notify queue: the
+// queue gauges report them from start-up, at 0 until asynq knows them.
+func knownQueues() []string {
+	var qs []string
+	for _, p := range providers.Names {
+		for q := range pipeline.Queues(p) {
+			qs = append(qs, q)
+		}
+	}
+	return append(qs, tasks.QueueNotify)
 }
 
 // sweepInterval is how often the worker looks for orders past their

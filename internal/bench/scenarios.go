@@ -135,7 +135,7 @@ func (e *env) quotaFleet(ctx context.Context, rep *Report) error {
 		// ratelimit.Headroom: room for network jitter between Redis
 		// granting and the provider counting (BENCHMARKS.md).
 		fmt.Sprintf("XPORTCN_BURST=%d", ratelimit.Headroom(ratelimit.Quota{Rate: e.opt.Quota, Burst: e.opt.QuotaBurst}).Burst),
-		"POLL_SCHEDULE=300ms,600ms,1s",
+		"POLL_SCHEDULE=300ms,600ms,1s", "TEST_TIMINGS=1",
 		"ADMIN_ADDR=127.0.0.1:0",
 		"LOG_FORMAT=json",
 	}

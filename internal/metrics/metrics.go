@@ -8,6 +8,7 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"orderflow/providers"
+	"orderflow/tasks"
 )
 
 // Metrics owns a private *prometheus.Registry and orderflow's collectors.
@@ -101,6 +103,57 @@ func New() *Metrics {
 	return m
 }
 
+// Label values known in advance, for Preset: ops are the provider calls
+// the gate observes; classes, reasons and breaker states are providers'
+// and the gate's words; outcomes are the pipeline handler's.
+var (
+	ops           = []string{"preview", "create", "lookup", "details", "trace", "cancel"}
+	classes       = []providers.Class{providers.ClassNone, providers.ClassTransient, providers.ClassThrottled, providers.ClassAuth, providers.ClassPermanent, providers.ClassUnknownOutcome}
+	reasons       = []string{providers.ReasonRateLimit, providers.ReasonBreakerOpen, providers.ReasonThrottled}
+	breakerStates = []string{"closed", "half_open", "open"}
+	outcomes      = []string{"ok", "retry", "deferred", "archived"}
+)
+
+// Preset makes every family whose label values are known present from
+// now on, at 0: the per-process families for each provider in served
+// (requests, waits, deferrals, breaker closed, transitions, repairs), the
+// task families for every task type, the queue gauges for every queue in
+// queues (0 while asynq does not know it), and the fleet-wide orders gauge
+// for every provider and live state. Dashboards and alerts then see 0, not
+// "no data", before the first traffic.
+func (m *Metrics) Preset(served, queues []string) {
+	for _, p := range served {
+		for _, op := range ops {
+			for _, c := range classes {
+				m.requests.WithLabelValues(p, op, c.String())
+			}
+			m.requestDuration.WithLabelValues(p, op)
+		}
+		m.limiterWait.WithLabelValues(p)
+		for _, r := range reasons {
+			m.deferrals.WithLabelValues(p, r)
+		}
+		m.breakerState.WithLabelValues(p).Set(breakerValues["closed"])
+		for _, st := range breakerStates {
+			m.breakerTransitions.WithLabelValues(p, st)
+		}
+		for _, st := range providers.States {
+			m.orderTransitions.WithLabelValues(p, string(st))
+		}
+		for _, t := range tasks.Types {
+			m.repairs.WithLabelValues(p, t)
+		}
+	}
+	for _, t := range tasks.Types {
+		for _, o := range outcomes {
+			m.tasks.WithLabelValues(t, o)
+		}
+		m.taskDuration.WithLabelValues(t)
+	}
+	m.queues.known(queues)
+	m.orders.known(providers.Names)
+}
+
 // Registry is the private registry, for registering more collectors or for
 // tests.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
@@ -171,7 +224,8 @@ func (m *Metrics) WatchQueues(insp *asynq.Inspector) { m.queues.set(insp) }
 // OrdersInState makes every scrape report orderflow_orders{provider,state}
 // from count, which answers provider -> state -> number of orders. A later
 // call replaces count; nil stops the reporting. count must be fast and safe
-// for concurrent use.
+// for concurrent use; it answers nil when it could not count (Redis
+// unreachable), and the family is then left out of that scrape.
 func (m *Metrics) OrdersInState(count func() map[string]map[string]int64) { m.orders.set(count) }
 
 // queueCollector reads asynq's queues on each scrape.
@@ -179,8 +233,9 @@ type queueCollector struct {
 	size    *prometheus.Desc
 	latency *prometheus.Desc
 
-	mu   sync.Mutex
-	insp *asynq.Inspector
+	mu    sync.Mutex
+	insp  *asynq.Inspector
+	queue []string // reported even before asynq knows them
 }
 
 func newQueueCollector() *queueCollector {
@@ -200,6 +255,12 @@ func (c *queueCollector) set(insp *asynq.Inspector) {
 	c.insp = insp
 }
 
+func (c *queueCollector) known(queues []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queue = append([]string(nil), queues...)
+}
+
 // Describe implements prometheus.Collector.
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.size
@@ -209,7 +270,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	insp := c.insp
+	insp, known := c.insp, c.queue
 	c.mu.Unlock()
 	if insp == nil {
 		return
@@ -219,8 +280,17 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.size, err)
 		return
 	}
-	for _, q := range queues {
-		info, err := insp.GetQueueInfo(q)
+	var unknown []string // no task yet: every state 0
+	for _, q := range known {
+		if !slices.Contains(queues, q) {
+			unknown = append(unknown, q)
+		}
+	}
+	for _, q := range append(queues, unknown...) {
+		info, err := &asynq.QueueInfo{Queue: q}, error(nil)
+		if !slices.Contains(unknown, q) {
+			info, err = insp.GetQueueInfo(q)
+		}
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(c.size, err)
 			continue
@@ -244,8 +314,9 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 type ordersCollector struct {
 	desc *prometheus.Desc
 
-	mu    sync.Mutex
-	count func() map[string]map[string]int64
+	mu        sync.Mutex
+	count     func() map[string]map[string]int64
+	providers []string // reported at 0 in every live state they lack
 }
 
 func newOrdersCollector() *ordersCollector {
@@ -259,18 +330,35 @@ func (c *ordersCollector) set(count func() map[string]map[string]int64) {
 	c.count = count
 }
 
+func (c *ordersCollector) known(ps []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.providers = append([]string(nil), ps...)
+}
+
 // Describe implements prometheus.Collector.
 func (c *ordersCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 // Collect implements prometheus.Collector.
 func (c *ordersCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	count := c.count
+	count, known := c.count, c.providers
 	c.mu.Unlock()
 	if count == nil {
 		return
 	}
-	for provider, states := range count() {
+	counts := count()
+	if counts == nil { // could not count: no series rather than zeros
+		return
+	}
+	for _, p := range known {
+		for _, st := range providers.States {
+			if _, ok := counts[p][string(st)]; !ok && !st.Terminal() {
+				ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 0, p, string(st))
+			}
+		}
+	}
+	for provider, states := range counts {
 		for state, n := range states {
 			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), provider, state)
 		}

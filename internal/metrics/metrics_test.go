@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +13,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
+	"orderflow/internal/fakeprovider"
 	"orderflow/internal/gate"
 	"orderflow/internal/redistest"
 	"orderflow/providers"
@@ -262,5 +265,107 @@ func TestHelpListsTheValuesEmitted(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: help lists %v, the code emits %v", c.name, got, want)
 		}
+	}
+}
+
+// Preset makes every family with known label values present at 0 before
+// any traffic: per-process families for the served providers only, the
+// task families for every type, the queue gauges for the known queues
+// (even before asynq knows them), the orders gauge for every provider and
+// live state.
+func TestPresetBeforeAnyTraffic(t *testing.T) {
+	m := New()
+	s := redistest.Mini(t)
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: s.Addr})
+	t.Cleanup(func() { _ = insp.Close() })
+	m.WatchQueues(insp)
+	m.OrdersInState(func() map[string]map[string]int64 {
+		return map[string]map[string]int64{"depal": {"paid": 2}}
+	})
+	m.Preset([]string{"depal"}, []string{"depal:create", "orderflow:notify"})
+	body := scrape(t, m)
+	for _, want := range []string{
+		`orderflow_provider_requests_total{class="unknown_outcome",op="cancel",provider="depal"} 0`,
+		`orderflow_provider_request_duration_seconds_count{op="trace",provider="depal"} 0`,
+		`orderflow_ratelimit_wait_seconds_count{provider="depal"} 0`,
+		`orderflow_deferrals_total{provider="depal",reason="breaker_open"} 0`,
+		`orderflow_breaker_state{provider="depal"} 0`,
+		`orderflow_breaker_transitions_total{provider="depal",state="open"} 0`,
+		`orderflow_order_transitions_total{provider="depal",to="expired"} 0`,
+		`orderflow_repairs_total{provider="depal",type="order:poll"} 0`,
+		`orderflow_tasks_processed_total{outcome="archived",type="order:notify"} 0`,
+		`orderflow_task_duration_seconds_count{type="order:expire"} 0`,
+		`orderflow_queue_size{queue="depal:create",state="pending"} 0`,
+		`orderflow_queue_size{queue="orderflow:notify",state="archived"} 0`,
+		`orderflow_queue_latency_seconds{queue="depal:create"} 0`,
+		`orderflow_orders{provider="depal",state="paid"} 2`,
+		`orderflow_orders{provider="depal",state="needs_review"} 0`,
+		`orderflow_orders{provider="xportcn",state="received"} 0`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	for _, absent := range []string{
+		`provider="xportcn",op=`, `orderflow_breaker_state{provider="xportcn"}`, // not served by this process
+		`orderflow_orders{provider="depal",state="completed"}`, // ended states are not counted
+	} {
+		if strings.Contains(body, absent) {
+			t.Errorf("scrape has %q:\n%s", absent, grep(body, absent))
+		}
+	}
+	// A count that failed reports nothing rather than zeros.
+	m.OrdersInState(func() map[string]map[string]int64 { return nil })
+	if body := scrape(t, m); strings.Contains(body, "orderflow_orders{") {
+		t.Errorf("orders reported while they could not be counted:\n%s", grep(body, "orderflow_orders{"))
+	}
+}
+
+// Preset's label values are the ones the callers emit: the gate's ops,
+// the provider classes and reasons, the breaker's states.
+func TestPresetValuesAreTheEmittedOnes(t *testing.T) {
+	m := New()
+	g := gate.Wrap(fakeprovider.New(providers.Depal), gate.Config{Observer: m})
+	ctx := context.Background()
+	req := &providers.OrderRequest{Provider: providers.Depal, OutOrderID: "ops-1"}
+	q, _ := g.Preview(ctx, req)
+	_, _ = g.Create(ctx, req, q)
+	_, _ = g.Lookup(ctx, "ops-1")
+	_, _ = g.Details(ctx, "1")
+	_, _ = g.Trace(ctx, "1", &providers.ParcelRef{})
+	_ = g.Cancel(ctx, "1", "test")
+	ch := make(chan prometheus.Metric, 64)
+	m.requests.Collect(ch)
+	close(ch)
+	var ops []string
+	for c := range ch {
+		var pb dto.Metric
+		if err := c.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range pb.GetLabel() {
+			if l.GetName() == "op" && !slices.Contains(ops, l.GetValue()) {
+				ops = append(ops, l.GetValue())
+			}
+		}
+	}
+	if got, want := slices.Sorted(slices.Values(ops)), slices.Sorted(slices.Values(ops)); !slices.Equal(got, want) {
+		t.Errorf("the gate observes ops %v, Preset presets %v", got, want)
+	}
+	var all, preset []string
+	for c := providers.ClassNone; c <= providers.ClassUnknownOutcome; c++ {
+		all = append(all, c.String())
+	}
+	for _, c := range classes {
+		preset = append(preset, c.String())
+	}
+	if !slices.Equal(preset, all) {
+		t.Errorf("classes %v, Preset presets %v", all, preset)
+	}
+	if want := []string{gate.StateClosed, gate.StateHalfOpen, gate.StateOpen}; !slices.Equal(breakerStates, want) {
+		t.Errorf("breaker states %v, Preset presets %v", want, breakerStates)
+	}
+	if want := []string{providers.ReasonRateLimit, providers.ReasonBreakerOpen, providers.ReasonThrottled}; !slices.Equal(reasons, want) {
+		t.Errorf("reasons %v, Preset presets %v", want, reasons)
 	}
 }
