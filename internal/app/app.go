@@ -123,6 +123,7 @@ func New(cfg Config) (*Worker, error) {
 	if !ok {
 		return nil, errors.New("app: Config.Redis does not make a go-redis client")
 	}
+	rideOut(rdb)
 	w := &Worker{
 		cfg:     cfg,
 		log:     log,
@@ -183,6 +184,30 @@ const callbackTimeout = 10 * time.Second
 
 // notifyServer names the server of callback deliveries among w.servers.
 const notifyServer = "notify"
+
+// Retries of a Redis command that failed on the connection: about 9 s of
+// them, enough to ride out a Sentinel failover or a short outage. asynq
+// retries a task's completion write (done, retry) with a context it has
+// already cancelled, so a write that fails once leaves the task active
+// until asynq's lease recovery (a minute or two); retried here, it lands.
+const (
+	redisMaxRetries      = 20
+	redisMinRetryBackoff = 50 * time.Millisecond
+	redisMaxRetryBackoff = 500 * time.Millisecond
+)
+
+// rideOut sets the retries of the worker's Redis client (before its first
+// command). A caller's cancelled context still ends a command at once.
+func rideOut(rdb redis.UniversalClient) {
+	var o *redis.Options
+	switch c := rdb.(type) {
+	case *redis.Client:
+		o = c.Options()
+	default:
+		return
+	}
+	o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff = redisMaxRetries, redisMinRetryBackoff, redisMaxRetryBackoff
+}
 
 // ProviderNames lists the providers served, sorted.
 func (w *Worker) ProviderNames() []string {
