@@ -42,9 +42,11 @@ type Event struct {
 	ProviderOrderID string `json:"providerOrderId,omitempty"`
 	Error           string `json:"error,omitempty"`
 	Seq             int    `json:"seq"`
-	// Event, Actor, Action and Reason are set on a history entry that
-	// records a person's decision (Event "decision"), as in the record.
+	// Event and Note are set on a history entry that keeps the state (a
+	// decision, a price change), Actor, Action and Reason on a person's
+	// decision, as in the record.
 	Event  string `json:"event,omitempty"`
+	Note   string `json:"note,omitempty"`
 	Actor  string `json:"actor,omitempty"`
 	Action string `json:"action,omitempty"`
 	Reason string `json:"reason,omitempty"`
@@ -131,12 +133,16 @@ func (h *Handlers) deliverNext(ctx context.Context, k orders.Key, upto int, log 
 		return true, nil
 	}
 	ev := r.History[i]
-	body, _ := json.Marshal(Event{
+	e := Event{
 		Provider: r.Provider, OutOrderID: r.OutOrderID, State: string(ev.State),
 		At: ev.At.UTC().Format(time.RFC3339Nano), ProviderOrderID: strings.Join(r.ProviderOrderIDs, ","),
 		Error: errorText(r, ev), Seq: i + 1,
 		Event: ev.Event, Actor: ev.Actor, Action: ev.Action, Reason: ev.Reason,
-	})
+	}
+	if e.Event != "" || e.Actor != "" {
+		e.Note = redact.ProviderText(ev.Note)
+	}
+	body, _ := json.Marshal(e)
 	status, perr := h.post(ctx, r.Request.CallbackURL, body)
 	d := orders.Delivery{At: h.cfg.Store.Now().UTC(), Seq: i + 1, Status: status}
 	if perr != nil {
