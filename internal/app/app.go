@@ -79,6 +79,10 @@ type Worker struct {
 	cfg      Config
 	log      *slog.Logger
 	rdb      redis.UniversalClient
+	// probeRDB sends the readiness probe: one attempt, so the probe says
+	// what Redis answers (READONLY, OOM) rather than waiting out rdb's
+	// retries.
+	probeRDB redis.UniversalClient
 	client   *asynq.Client
 	insp     *asynq.Inspector
 	store    *orders.Store
@@ -123,8 +127,10 @@ func New(cfg Config) (*Worker, error) {
 	if !ok {
 		return nil, errors.New("app: Config.Redis does not make a go-redis client")
 	}
+	probeRDB := singleAttempt(rdb)
 	rideOut(rdb)
 	w := &Worker{
+		probeRDB: probeRDB,
 		cfg:     cfg,
 		log:     log,
 		rdb:     rdb,
@@ -209,6 +215,19 @@ func rideOut(rdb redis.UniversalClient) {
 	o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff = redisMaxRetries, redisMinRetryBackoff, redisMaxRetryBackoff
 }
 
+// singleAttempt returns a small client like rdb's (the same dialer, so a
+// Sentinel client's follows the failover) that tries each command once;
+// rdb itself for clients of another kind.
+func singleAttempt(rdb redis.UniversalClient) redis.UniversalClient {
+	c, ok := rdb.(*redis.Client)
+	if !ok {
+		return rdb
+	}
+	o := *c.Options()
+	o.MaxRetries, o.PoolSize, o.MinIdleConns = -1, 2, 0
+	return redis.NewClient(&o)
+}
+
 // ProviderNames lists the providers served, sorted.
 func (w *Worker) ProviderNames() []string {
 	names := make([]string, 0, len(w.cfg.Providers))
@@ -289,7 +308,7 @@ func (w *Worker) Ready(ctx context.Context) error {
 	if !w.probe.at.IsZero() && time.Since(w.probe.at) < ReadyProbeInterval {
 		return w.probe.err
 	}
-	err := writeProbe(ctx, w.rdb)
+	err := writeProbe(ctx, w.probeRDB)
 	if err != nil {
 		err = fmt.Errorf("redis write probe (SET %s PX) failed: %w", probeKey, err)
 	}
@@ -314,6 +333,9 @@ func (w *Worker) Shutdown() {
 	wg.Wait()
 	_ = w.client.Close()
 	_ = w.insp.Close()
+	if w.probeRDB != w.rdb {
+		_ = w.probeRDB.Close()
+	}
 	_ = w.rdb.Close()
 }
 

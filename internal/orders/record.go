@@ -6,6 +6,7 @@
 package orders
 
 import (
+	"slices"
 	"time"
 
 	"orderflow/internal/redact"
@@ -212,6 +213,33 @@ func (k Key) String() string { return k.Provider + "/" + k.OutOrderID }
 
 // Key returns the record's key.
 func (r *Record) Key() Key { return Key{r.Provider, r.OutOrderID} }
+
+// Clone returns a copy of r that shares nothing a write could change:
+// an update may change the copy and drop it.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.Request.Items = slices.Clone(r.Request.Items)
+	c.ProviderOrderIDs = slices.Clone(r.ProviderOrderIDs)
+	if r.Quote != nil {
+		q := *r.Quote
+		q.Lines = slices.Clone(r.Quote.Lines)
+		c.Quote = &q
+	}
+	if r.Error != nil {
+		e := *r.Error
+		c.Error = &e
+	}
+	if r.Parcel != nil {
+		p := *r.Parcel
+		c.Parcel = &p
+	}
+	c.Parcels = slices.Clone(r.Parcels)
+	c.Rejected = slices.Clone(r.Rejected)
+	c.Deliveries = slices.Clone(r.Deliveries)
+	c.Totals = slices.Clone(r.Totals)
+	c.History = slices.Clone(r.History)
+	return &c
+}
 
 // migrate moves fields of records written by earlier versions into their
 // present place.

@@ -262,14 +262,32 @@ func (s *Store) Create(ctx context.Context, req providers.OrderRequest) (*Record
 // fn returns ErrNoChange to write nothing. History entries fn appends
 // become events on the stream in the same atomic step.
 func (s *Store) Update(ctx context.Context, k Key, fn func(r *Record) error) (*Record, error) {
+	return s.UpdateFrom(ctx, k, nil, fn)
+}
+
+// UpdateFrom is Update starting from cur, the record as the caller last
+// read or wrote it (nil: read it): fn is applied to a copy of cur and
+// written if the stored version is still cur's, which saves reading the
+// record again; if it changed meanwhile, Update's loop goes on from a
+// fresh read. cur itself is not changed.
+func (s *Store) UpdateFrom(ctx context.Context, k Key, cur *Record, fn func(r *Record) error) (*Record, error) {
 	for try := 0; try < 50; try++ {
-		r, err := s.Get(ctx, k)
-		if err != nil {
-			return nil, err
+		var r *Record
+		cached := try == 0 && cur != nil && cur.Key() == k
+		if cached {
+			r = cur.Clone()
+		} else {
+			var err error
+			if r, err = s.Get(ctx, k); err != nil {
+				return nil, err
+			}
 		}
 		prev, from := r.Version, r.State
 		hist := len(r.History)
 		if err := fn(r); err != nil {
+			if errors.Is(err, ErrNoChange) && cached {
+				continue // "nothing to do" is decided on the stored record, not a copy
+			}
 			if errors.Is(err, ErrNoChange) {
 				return r, nil
 			}

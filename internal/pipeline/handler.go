@@ -169,6 +169,8 @@ type job struct {
 	task *asynq.Task
 	log  *slog.Logger
 	p    providers.Provider
+	// cur is the order's record as this run last read or wrote it.
+	cur *orders.Record
 }
 
 func (h *Handlers) logger(ctx context.Context, t *asynq.Task, k *orders.Key) *slog.Logger {
@@ -208,20 +210,22 @@ func (h *Handlers) newJob(ctx context.Context, t *asynq.Task, k orders.Key) (*jo
 
 // update applies fn to the order's record, reports the transition, and
 // has the new history entries delivered to the callbackUrl.
+//
+// It starts from the record as the job last read or wrote it (the write is
+// still guarded by the record's version), so a step does not read the
+// record twice.
 func (h *Handlers) update(ctx context.Context, j *job, fn func(r *orders.Record) error) (*orders.Record, error) {
-	return h.updateKey(ctx, j.key, j.log, fn)
-}
-
-func (h *Handlers) updateKey(ctx context.Context, k orders.Key, log *slog.Logger, fn func(r *orders.Record) error) (*orders.Record, error) {
+	k, log := j.key, j.log
 	var from providers.State
 	var hist int
-	r, err := h.cfg.Store.Update(ctx, k, func(r *orders.Record) error {
+	r, err := h.cfg.Store.UpdateFrom(ctx, k, j.cur, func(r *orders.Record) error {
 		from, hist = r.State, len(r.History)
 		return fn(r)
 	})
 	if err != nil {
 		return r, err
 	}
+	j.cur = r
 	if r.State != from {
 		log.Info("order state", "from", from, "to", r.State)
 		h.dropScheduled(k, log, r)
@@ -275,6 +279,7 @@ func (h *Handlers) load(ctx context.Context, j *job) (*orders.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	j.cur = r
 	if r.Terminal() {
 		// A re-run after a crash between the last write and its
 		// notification: make sure the upstream still hears of it.
