@@ -23,10 +23,12 @@ for _ in $(seq 1 100); do
 done
 
 start=$(date +%s)
-./bin/enqueue submit -f examples/demo-orders.json || true  # the demo has no invalid order; show every line anyway
-./bin/enqueue watch
+# the demo has no invalid order; every line is shown, and watch follows the orders taken
+ids=$(./bin/enqueue submit -f examples/demo-orders.json | tee /dev/stderr | awk -F'\t' '$2 == "accepted" || $2 ~ /^duplicate/ {print $1}') || true
+# shellcheck disable=SC2086 # one id per word
+./bin/enqueue watch $ids
 echo
-echo "all demo orders terminal in $(( $(date +%s) - start ))s"
+echo "all demo orders ended or wait for a person, in $(( $(date +%s) - start ))s"
 echo "console (orders, review): http://$admin/console/"
 echo "web UI (queues, tasks):   http://$admin/monitoring/   metrics: http://$admin/metrics"
 echo "status of one order:    ./bin/enqueue status DEMO-0003"

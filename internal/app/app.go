@@ -76,9 +76,9 @@ const DefaultShutdownTimeout = 135 * time.Second
 
 // Worker is a running (or ready to run) worker.
 type Worker struct {
-	cfg      Config
-	log      *slog.Logger
-	rdb      redis.UniversalClient
+	cfg Config
+	log *slog.Logger
+	rdb redis.UniversalClient
 	// probeRDB sends the readiness probe: one attempt, so the probe says
 	// what Redis answers (READONLY, OOM) rather than waiting out rdb's
 	// retries.
@@ -131,13 +131,13 @@ func New(cfg Config) (*Worker, error) {
 	rideOut(rdb)
 	w := &Worker{
 		probeRDB: probeRDB,
-		cfg:     cfg,
-		log:     log,
-		rdb:     rdb,
-		client:  asynq.NewClientFromRedisClient(rdb),
-		insp:    asynq.NewInspectorFromRedisClient(rdb),
-		store:   orders.NewStore(rdb, orders.Config{Retention: cfg.Retention, StreamMaxLen: cfg.EventsMaxLen}),
-		servers: map[string]*asynq.Server{},
+		cfg:      cfg,
+		log:      log,
+		rdb:      rdb,
+		client:   asynq.NewClientFromRedisClient(rdb),
+		insp:     asynq.NewInspectorFromRedisClient(rdb),
+		store:    orders.NewStore(rdb, orders.Config{Retention: cfg.Retention, StreamMaxLen: cfg.EventsMaxLen}),
+		servers:  map[string]*asynq.Server{},
 	}
 	h, err := pipeline.New(pipeline.Config{
 		Store:          w.store,

@@ -46,7 +46,7 @@ var embeddedPollSchedule = []time.Duration{500 * time.Millisecond, time.Second, 
 // simulator's speed an order's life takes seconds, so the demo's orders
 // that never end on their own (never paid, never shipped) meet their
 // deadline within the demo.
-const embeddedDeadline = 20 * time.Second
+const embeddedDeadline = 30 * time.Second
 
 // embeddedSettleWindow is the embedded default's CREATE_SETTLE_WINDOW: its
 // simulator commits and indexes at once.
@@ -345,10 +345,11 @@ func startSim(s *Settings, pushURL string, log *slog.Logger) (*sim.Sim, error) {
 	}
 	simulator, err := sim.New(sim.Config{
 		Clock: sim.NewAccelClock(EmbeddedSpeed),
-		// Payment an hour after creation (a second of wall time): time
-		// enough for the price guard to cancel a re-priced order, as a
-		// buyer who pays within minutes gives it in real life.
-		Timeline: sim.Timeline{PayAfter: time.Hour},
+		// Payment three hours after creation (3 s of wall time): time
+		// enough, even on a busy machine, for the price guard to cancel a
+		// re-priced order, as a buyer who pays within minutes gives it in
+		// real life.
+		Timeline: sim.Timeline{PayAfter: 3 * time.Hour},
 		Quota:    quota,
 		PushURL:  pushURL,
 		Faults:   sim.Faults{Seed: 1, HTTP5xx: 0.02, Throttle: 0.01, CommitThenDrop: 0.05},

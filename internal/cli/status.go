@@ -113,8 +113,10 @@ func writeRecord(w io.Writer, r *orders.Record) {
 	switch {
 	case r.CancelRefused != "":
 		row("cancel", "refused: "+r.CancelRefused)
+	case r.CancelDone:
+		row("cancel", "done at the provider"+cancelFor(r))
 	case r.CancelRequested:
-		row("cancel", "requested")
+		row("cancel", "requested"+cancelFor(r))
 	}
 	row("received", formatTime(r.ReceivedAt))
 	row("updated", formatTime(r.UpdatedAt))
@@ -143,6 +145,14 @@ func writeRecord(w io.Writer, r *orders.Record) {
 		}
 		fmt.Fprintln(w, "    "+line)
 	}
+}
+
+// cancelFor says why orderflow itself cancels an order, when it does.
+func cancelFor(r *orders.Record) string {
+	if r.CancelFor == "" {
+		return ""
+	}
+	return " (" + r.CancelFor + ")"
 }
 
 func formatTime(t time.Time) string {
