@@ -89,7 +89,7 @@ func TestEmbeddedDemoLeavesNoTasks(t *testing.T) {
 		for _, k := range keys {
 			r, err := st.Get(context.Background(), k)
 			if err != nil || r.State != want[k] {
-				live = append(live, fmt.Sprintf("%s (%v %v, want %s)", k, r.State, err, want[k]))
+				live = append(live, fmt.Sprintf("%s (%v %v, want %s; history %s)", k, r.State, err, want[k], historyText(r)))
 			}
 		}
 		return len(live) == 0
@@ -124,6 +124,18 @@ func TestEmbeddedDemoLeavesNoTasks(t *testing.T) {
 	if c.Duplicates != 0 {
 		t.Errorf("the simulator counted %d duplicate orders", c.Duplicates)
 	}
+}
+
+// historyText is an order's history on one line.
+func historyText(r *orders.Record) string {
+	if r == nil {
+		return "-"
+	}
+	var b strings.Builder
+	for _, h := range r.History {
+		fmt.Fprintf(&b, "%s %s %s %s; ", h.At.Format("15:04:05.000"), h.State, h.Event, h.Note)
+	}
+	return b.String() + "cancelRefused " + r.CancelRefused
 }
 
 // demoEnd is where a demo order must end, by its planned product.

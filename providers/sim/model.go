@@ -45,7 +45,8 @@ const (
 	ProductUnknownStatus int64 = 910000000004
 	// ProductRepriceAtCreate: the seller re-priced between preview and
 	// create: the create makes the order with RepriceFactor times the
-	// planned goods (its answer and details say so); otherwise normal.
+	// planned goods (its answer and details say so), and the buyer never
+	// pays it: it awaits payment until cancelled.
 	ProductRepriceAtCreate int64 = 910000000005
 	// ProductRepriceUnpaid: Timeline.PayAfter/2 after creation the seller
 	// raises the goods RepriceFactor times (Xportcn pushes
@@ -380,7 +381,7 @@ func (o *order) changes(tl Timeline) []change {
 		return []change{{at: c, status: statusWaitPay}, {at: paid, status: statusCancel}}
 	case FateTerminated:
 		return []change{{at: c, status: statusWaitPay}, {at: paid, status: statusWaitSend}, {at: ship, status: statusTerminated}}
-	case FateUnpaid:
+	case FateUnpaid, FateRepriceAtCreate:
 		return []change{{at: c, status: statusWaitPay}}
 	case FateNeverShipped:
 		return []change{{at: c, status: statusWaitPay}, {at: paid, status: statusWaitSend}}
@@ -401,7 +402,9 @@ func (o *order) changes(tl Timeline) []change {
 }
 
 // never is a fate that never pays.
-func (f Fate) never() bool { return f == FateCancelled || f == FateUnpaid || f == FateRepriceUnpaid }
+func (f Fate) never() bool {
+	return f == FateCancelled || f == FateUnpaid || f == FateRepriceUnpaid || f == FateRepriceAtCreate
+}
 
 // statusAt is the order's status word at sim time now.
 func (o *order) statusAt(tl Timeline, now time.Time) string {
