@@ -635,3 +635,27 @@ func TestCancelParkedOrderAnswers(t *testing.T) {
 		t.Fatalf("provider status %v", got)
 	}
 }
+
+// A poll that sees the provider's "cancel" of an order orderflow itself is
+// cancelling (the cancel step's answer not recorded yet) ends it as that
+// cancel would: rejected for the price guard, not cancelled.
+func TestPollSeeingOurOwnCancelEndsAsItsReason(t *testing.T) {
+	b := setupLife(t, nil)
+	req := lifeOrder(providers.Depal, "pg-race", sim.ProductRepriceUnpaid, "")
+	req.MaxTotal = maxTotalFor(req)
+	k := b.placed(t, req)
+	b.clock.Advance(90 * time.Second)
+	b.poll(t, k)
+	r := b.get(t, k)
+	if r.CancelFor != cancelForPrice {
+		t.Fatalf("cancelFor %q", r.CancelFor)
+	}
+	// The cancel step's call reached the provider; its answer was lost.
+	if err := b.cfg.Providers[k.Provider].Cancel(context.Background(), r.ProviderOrderIDs[0], "test"); err != nil {
+		t.Fatal(err)
+	}
+	b.poll(t, k)
+	if r := b.get(t, k); r.State != providers.StateRejected || r.Error.Code != CodePriceGuard || !r.CancelDone {
+		t.Fatalf("state %s error %+v cancelDone %v, want rejected PRICE_GUARD", r.State, r.Error, r.CancelDone)
+	}
+}

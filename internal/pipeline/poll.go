@@ -106,20 +106,19 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 // expired for the deadline): a poll may see the cancel before the cancel
 // step records the provider's answer.
 func (h *Handlers) reportedEvent(r *orders.Record, next providers.State) providers.Event {
-	if next != providers.StateCancelled {
+	ev := map[string]providers.Event{cancelForPrice: providers.EventPriceGuard, cancelForDeadline: providers.EventDeadline}[r.CancelFor]
+	if next != providers.StateCancelled || ev == "" {
 		return providers.Reported(next)
 	}
-	switch r.CancelFor {
-	case cancelForPrice:
-		r.CancelDone = true
-		return providers.EventPriceGuard
-	case cancelForDeadline:
-		r.CancelDone = true
+	if _, ok := providers.Next(r.State, ev); !ok {
+		return providers.Reported(next) // the table knows better: e.g. a paid order is cancelled by the seller
+	}
+	r.CancelDone = true
+	if ev == providers.EventDeadline {
 		r.Error = &orders.ErrorInfo{Code: CodeDeadline, Message: "no terminal state before the order deadline " +
 			h.deadline(r).Format(time.RFC3339) + "; cancelled at the provider"}
-		return providers.EventDeadline
 	}
-	return providers.Reported(next)
+	return ev
 }
 
 // nextStep is the poll step to go to: step, or the slowest for an order
