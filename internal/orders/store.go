@@ -107,7 +107,9 @@ func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrd
 //
 //	again on a create)
 //
-// KEYS[8…] -> the parcel index keys of the record's bill numbers
+// KEYS[8…] -> the parcel index keys of the record's bill numbers, then the
+// provider order keys of its provider order ids (each set to the
+// outOrderId, kept while the order lives, then as long as the record)
 // ARGV[1] -> expected version ("0": the record must not exist)
 // ARGV[2] -> new version
 // ARGV[3] -> record JSON
@@ -395,6 +397,9 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 			keys = append(keys, parcelKey(r.Provider, p.BillNo))
 		}
 	}
+	for _, id := range r.ProviderOrderIDs {
+		keys = append(keys, providerOrderKey(r.Provider, id))
+	}
 	n, err := writeScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("orders: write %s: %w", r.Key(), err)
@@ -560,7 +565,9 @@ func providerOrderKey(provider, orderID string) string {
 	return "orderflow:porder:" + provider + ":" + orderID
 }
 
-// Link records which order the provider order ids belong to, for ttl.
+// Link records which order the provider order ids belong to, for ttl. A
+// record written with its ProviderOrderIDs links them itself (kept as
+// long as the record); Link is for ids known apart from a record write.
 func (s *Store) Link(ctx context.Context, k Key, orderIDs []string, ttl time.Duration) error {
 	pipe := s.rdb.Pipeline()
 	for _, id := range orderIDs {

@@ -338,9 +338,6 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 	if err != nil {
 		return err
 	}
-	if err := h.cfg.Store.Link(ctx, j.key, pl.OrderIDs, h.cfg.Deadline+h.cfg.Store.Retention()); err != nil {
-		return err
-	}
 	if cancel {
 		j.log.Warn("cancelling at the provider", "for", rec.CancelFor, "providerOrderIds", pl.OrderIDs)
 		if err := h.enqueue(ctx, NewCancelTask(j.key)); err != nil {

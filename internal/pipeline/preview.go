@@ -28,13 +28,19 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	r, created, err := h.cfg.Store.Create(ctx, req)
+	// Submit recorded the order: read it (one round trip); only a preview
+	// enqueued without a record (a Go producer's) creates it.
+	r, err := h.cfg.Store.Get(ctx, k)
+	if errors.Is(err, orders.ErrNotFound) {
+		var created bool
+		if r, created, err = h.cfg.Store.Create(ctx, req); err == nil && created {
+			j.log.Info("order received")
+		}
+	}
 	if err != nil {
 		return err
 	}
-	if created {
-		j.log.Info("order received")
-	}
+	j.cur = r
 	if done, err := h.atDeadline(ctx, j, r); err != nil || done {
 		return err
 	}
