@@ -92,7 +92,8 @@ func (h *Handlers) cancel(ctx context.Context, j *job) error {
 	if len(r.ProviderOrderIDs) == 0 {
 		return h.cancelUnplaced(ctx, j)
 	}
-	why := map[string]string{cancelForPrice: "the price is above maxTotal", cancelForDeadline: "the order deadline passed"}[r.CancelFor]
+	why := map[string]string{cancelForPrice: "the price is above maxTotal", cancelForDeadline: "the order deadline passed",
+		cancelForEnded: "the order was closed"}[r.CancelFor]
 	if why == "" {
 		why = "cancelled by upstream"
 	}
@@ -115,10 +116,12 @@ func (h *Handlers) cancel(ctx context.Context, j *job) error {
 	return h.cancelAccepted(ctx, j, r)
 }
 
-// lateLanding reports whether r is an order that expired while its create
-// was landing: ended, with provider orders still to be cancelled.
+// lateLanding reports whether r is an order that ended while its create
+// was landing (it expired, or a person closed it): ended, with provider
+// orders still to be cancelled.
 func lateLanding(r *orders.Record) bool {
-	return r.State == providers.StateExpired && r.CancelFor == cancelForDeadline && !r.CancelDone && len(r.ProviderOrderIDs) > 0
+	return r.Terminal() && (r.CancelFor == cancelForDeadline || r.CancelFor == cancelForEnded) &&
+		!r.CancelDone && len(r.ProviderOrderIDs) > 0
 }
 
 // cancelUnplaced cancels an order with no provider order: at once when no
@@ -154,7 +157,7 @@ func (h *Handlers) cancelAccepted(ctx context.Context, j *job, r *orders.Record)
 		switch {
 		case late:
 			r.History = append(r.History, orders.Transition{State: r.State, At: now.UTC(), Event: orders.EntryCancelled,
-				Note: "the create landed after the deadline; " + note})
+				Note: "the create landed after the order ended (" + string(r.State) + "); " + note})
 		case r.Terminal():
 		case r.CancelFor == cancelForPrice:
 			r.Apply(providers.EventPriceGuard, now, note)

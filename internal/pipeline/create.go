@@ -315,8 +315,12 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 		r.Adopted = note == noteReconciled
 		now := h.cfg.Store.Now()
 		if r.Terminal() {
-			// Expired meanwhile: nothing must be bought now.
-			r.CancelFor, r.CancelRequested = cancelForDeadline, true
+			// Ended meanwhile (expired, or closed by a person): nothing
+			// must be bought now.
+			r.CancelFor, r.CancelRequested = cancelForEnded, true
+			if r.State == providers.StateExpired {
+				r.CancelFor = cancelForDeadline
+			}
 			cancel = true
 			return nil
 		}

@@ -25,6 +25,8 @@ const (
 const (
 	cancelForDeadline = CodeDeadline
 	cancelForPrice    = CodePriceGuard
+	// cancelForEnded: a create landed on an order that had ended otherwise.
+	cancelForEnded = "ENDED"
 )
 
 // atDeadline takes the deadline's step when the order is past it. An
