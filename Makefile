@@ -20,6 +20,7 @@ test: ## the whole suite, with -race (REQUIRE_REDIS=1 makes a missing redis-serv
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -vE '/(e2e|chaos)$$')
 	$(GO) test -race -count=1 -timeout 15m -p 1 $(SLOW_PKGS)
+	@for f in $${TMPDIR:-/tmp}/orderflow-console-screens/*.png; do [ -e "$$f" ] && echo "browser screenshot: $$f"; done; true
 
 build: ## build bin/worker, bin/enqueue, bin/providersim
 	@mkdir -p $(BIN)
