@@ -169,8 +169,8 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		NotifyConcurrency:        s.NotifyConcurrency,
 		ShutdownTimeout:          s.ShutdownTimeout,
 		SweepInterval:            sweepInterval(info.Embedded),
-		TaskCheckInterval:        100 * time.Millisecond,
-		DelayedTaskCheckInterval: 250 * time.Millisecond,
+		TaskCheckInterval:        s.TaskCheckInterval,
+		DelayedTaskCheckInterval: s.DelayedTaskCheckInterval,
 		Observer:                 m,
 		Logger:                   log,
 	})

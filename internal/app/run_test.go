@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +221,62 @@ func TestReadyProbeThrottled(t *testing.T) {
 	}
 	if ttl := srv.Mini.TTL("orderflow:probe"); ttl <= 0 || ttl > 10*time.Second {
 		t.Errorf("probe key TTL %s, want (0, 10s]", ttl)
+	}
+}
+
+// TestCheckIntervalSettings: TASK_CHECK_INTERVAL sets how often an idle
+// pod's servers look at their empty queues, DELAYED_TASK_CHECK_INTERVAL
+// how often they move due scheduled and retried tasks; both show in the
+// scripts an idle worker runs on a real Redis (asynq's dequeue and forward
+// scripts are EVALSHA).
+func TestCheckIntervalSettings(t *testing.T) {
+	srv := redistest.Real(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	evalsha := func() int64 {
+		info, err := rdb.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(info, "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "cmdstat_evalsha:calls="); ok {
+				calls, _, _ := strings.Cut(rest, ",")
+				n, err := strconv.ParseInt(calls, 10, 64)
+				if err != nil {
+					t.Fatalf("commandstats %q: %v", l, err)
+				}
+				return n
+			}
+		}
+		return 0
+	}
+	// rate is the EVALSHA calls per second of an idle worker with env's
+	// intervals, over 2 s after a second of warm-up.
+	rate := func(t *testing.T, task, delayed string) float64 {
+		env := workerEnv(srv.URL())
+		env["TASK_CHECK_INTERVAL"], env["DELAYED_TASK_CHECK_INTERVAL"] = task, delayed
+		var r float64
+		t.Run(task+","+delayed, func(t *testing.T) {
+			startWorker(t, env)
+			time.Sleep(time.Second)
+			n0, t0 := evalsha(), time.Now()
+			time.Sleep(2 * time.Second)
+			r = float64(evalsha()-n0) / time.Since(t0).Seconds()
+		})
+		return r
+	}
+	// The worker serves Depal: 3 queues, and the notify queue.
+	slow := rate(t, "1s", "10s")  // about 4 dequeues/s, 0.8 forwards/s
+	fast := rate(t, "10ms", "10s") // about 400 dequeues/s
+	fwd := rate(t, "1s", "50ms")   // about 160 forwards/s
+	t.Logf("EVALSHA/s: task 1s, delayed 10s: %.0f; task 10ms: %.0f; delayed 50ms: %.0f", slow, fast, fwd)
+	if slow > 20 {
+		t.Errorf("TASK_CHECK_INTERVAL=1s, DELAYED_TASK_CHECK_INTERVAL=10s: %.0f EVALSHA/s, want under 20", slow)
+	}
+	if fast < 150 {
+		t.Errorf("TASK_CHECK_INTERVAL=10ms: %.0f EVALSHA/s, want at least 150 (4 queues every 10 ms)", fast)
+	}
+	if fwd < 60 {
+		t.Errorf("DELAYED_TASK_CHECK_INTERVAL=50ms: %.0f EVALSHA/s, want at least 60 (4 queues, 2 sets, every 50 ms)", fwd)
 	}
 }

@@ -72,6 +72,14 @@ type Settings struct {
 	CallbackAllowPrivate bool
 	// NotifyConcurrency; zero: the default.
 	NotifyConcurrency int
+	// TaskCheckInterval is TASK_CHECK_INTERVAL: how long an idle asynq
+	// server waits (on average) between looks at its empty queues; it is
+	// most of the latency from submit to the first provider call.
+	TaskCheckInterval time.Duration
+	// DelayedTaskCheckInterval is DELAYED_TASK_CHECK_INTERVAL: how often
+	// scheduled and retried tasks (polls, deferrals) that are due are moved
+	// to their queues.
+	DelayedTaskCheckInterval time.Duration
 	LogFormat         string
 	// Version is stamped at build time.
 	Version string
@@ -116,6 +124,23 @@ const (
 	// MinEventsMaxLen and MaxEventsMaxLen bound EVENTS_MAXLEN when set.
 	MinEventsMaxLen = 1000
 	MaxEventsMaxLen = 100_000_000
+	// MinTaskCheckInterval and MaxTaskCheckInterval bound
+	// TASK_CHECK_INTERVAL: below 5 ms an idle pod's empty dequeues load
+	// Redis for nothing; above 1 s an order waits seconds to start.
+	MinTaskCheckInterval = 5 * time.Millisecond
+	MaxTaskCheckInterval = time.Second
+	// MinDelayedTaskCheckInterval and MaxDelayedTaskCheckInterval bound
+	// DELAYED_TASK_CHECK_INTERVAL.
+	MinDelayedTaskCheckInterval = 50 * time.Millisecond
+	MaxDelayedTaskCheckInterval = 10 * time.Second
+)
+
+// Defaults of TASK_CHECK_INTERVAL and DELAYED_TASK_CHECK_INTERVAL: an idle
+// pod starts an order's first step within 20 ms at p50 and loads Redis
+// with under 1% of a core (BENCHMARKS.md).
+const (
+	DefaultTaskCheckInterval        = 20 * time.Millisecond
+	DefaultDelayedTaskCheckInterval = 250 * time.Millisecond
 )
 
 // Floors are the lowest durations accepted (SHUTDOWN_TIMEOUT must be more
@@ -224,6 +249,8 @@ func FromEnv(getenv func(string) string) (*Settings, error) {
 	s.ShutdownTimeout = durationVar(p, getenv, "SHUTDOWN_TIMEOUT", DefaultShutdownTimeout)
 	s.EventsMaxLen = intVar(p, getenv, "EVENTS_MAXLEN", 0)
 	s.NotifyConcurrency = intVar(p, getenv, "NOTIFY_CONCURRENCY", 0)
+	s.TaskCheckInterval = durationVar(p, getenv, "TASK_CHECK_INTERVAL", DefaultTaskCheckInterval)
+	s.DelayedTaskCheckInterval = durationVar(p, getenv, "DELAYED_TASK_CHECK_INTERVAL", DefaultDelayedTaskCheckInterval)
 	s.AdminCookieSecure = p.flag(getenv, "ADMIN_COOKIE_SECURE")
 	s.CallbackAllowPrivate = s.Embedded()
 	if getenv("CALLBACK_ALLOW_PRIVATE") != "" {
@@ -280,6 +307,8 @@ func (s *Settings) check(p *problems) {
 	}
 	p.durationRange("ORDER_DEADLINE", s.Deadline, f.Deadline, MaxDeadline, f.note())
 	p.durationRange("QUOTE_MAX_AGE", s.QuoteMaxAge, f.QuoteMaxAge, MaxQuoteMaxAge, f.note())
+	p.durationRange("TASK_CHECK_INTERVAL", s.TaskCheckInterval, MinTaskCheckInterval, MaxTaskCheckInterval, "")
+	p.durationRange("DELAYED_TASK_CHECK_INTERVAL", s.DelayedTaskCheckInterval, MinDelayedTaskCheckInterval, MaxDelayedTaskCheckInterval, "")
 	if !p.bad["ORDER_RETENTION"] && !p.bad["ORDER_DEADLINE"] && s.Retention < s.Deadline {
 		p.add("ORDER_RETENTION", "want at least ORDER_DEADLINE (%s): an ended order's record must outlive its deadline task, got %s", dur(s.Deadline), dur(s.Retention))
 	}

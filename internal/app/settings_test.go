@@ -65,6 +65,11 @@ func TestSettingsRefused(t *testing.T) {
 		{"shutdown = task timeout", with("SHUTDOWN_TIMEOUT", pipeline.LongestTimeout.String()),
 			"SHUTDOWN_TIMEOUT: want more than the longest task timeout (2m, pipeline.LongestTimeout) and at most 1h, got 2m"},
 		{"shutdown 5s", with("SHUTDOWN_TIMEOUT", "5s"), "SHUTDOWN_TIMEOUT: want more than the longest task timeout"},
+		{"task check 1ms", with("TASK_CHECK_INTERVAL", "1ms"), "TASK_CHECK_INTERVAL: want a Go duration from 5ms to 1s, got 1ms"},
+		{"task check 2s", with("TASK_CHECK_INTERVAL", "2s"), "TASK_CHECK_INTERVAL: want a Go duration from 5ms to 1s, got 2s"},
+		{"task check word", with("TASK_CHECK_INTERVAL", "often"), `TASK_CHECK_INTERVAL: want a Go duration like 720h or 90s, got "often"`},
+		{"delayed check 10ms", with("DELAYED_TASK_CHECK_INTERVAL", "10ms"), "DELAYED_TASK_CHECK_INTERVAL: want a Go duration from 50ms to 10s, got 10ms"},
+		{"delayed check 1m", with("DELAYED_TASK_CHECK_INTERVAL", "1m"), "DELAYED_TASK_CHECK_INTERVAL: want a Go duration from 50ms to 10s, got 1m"},
 		{"admin garbage", with("ADMIN_ADDR", "garbage"), `ADMIN_ADDR: want host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080), got "garbage"`},
 		{"admin port word", with("ADMIN_ADDR", "0.0.0.0:http"), `ADMIN_ADDR: want host:port`},
 		{"token missing", with("ADMIN_TOKEN", ""), "ADMIN_TOKEN: required when ADMIN_ADDR (0.0.0.0:8080) is not a loopback address"},
@@ -151,7 +156,14 @@ func TestSettingsAcceptedBoundaries(t *testing.T) {
 		check func(*app.Settings) bool
 	}{
 		{"defaults", prodEnv(), func(s *app.Settings) bool {
-			return s.Rate["xportcn"] == 10 && s.Burst["depal"] == 10 && s.ShutdownTimeout == app.DefaultShutdownTimeout && s.Deadline == 720*time.Hour
+			return s.Rate["xportcn"] == 10 && s.Burst["depal"] == 10 && s.ShutdownTimeout == app.DefaultShutdownTimeout && s.Deadline == 720*time.Hour &&
+				s.TaskCheckInterval == 20*time.Millisecond && s.DelayedTaskCheckInterval == 250*time.Millisecond
+		}},
+		{"check interval floors", with("TASK_CHECK_INTERVAL", "5ms", "DELAYED_TASK_CHECK_INTERVAL", "50ms"), func(s *app.Settings) bool {
+			return s.TaskCheckInterval == 5*time.Millisecond && s.DelayedTaskCheckInterval == 50*time.Millisecond
+		}},
+		{"check interval ceilings", with("TASK_CHECK_INTERVAL", "1s", "DELAYED_TASK_CHECK_INTERVAL", "10s"), func(s *app.Settings) bool {
+			return s.TaskCheckInterval == time.Second && s.DelayedTaskCheckInterval == 10*time.Second
 		}},
 		{"rate floor", with("XPORTCN_RATE", "0.01"), func(s *app.Settings) bool { return s.Rate["xportcn"] == 0.01 }},
 		{"rate ceiling", with("DEPAL_RATE", "1000"), func(s *app.Settings) bool { return s.Rate["depal"] == 1000 }},
