@@ -266,7 +266,7 @@ func TestCheckIntervalSettings(t *testing.T) {
 		return r
 	}
 	// The worker serves Depal: 3 queues, and the notify queue.
-	slow := rate(t, "1s", "10s")  // about 4 dequeues/s, 0.8 forwards/s
+	slow := rate(t, "1s", "10s")   // about 4 dequeues/s, 0.8 forwards/s
 	fast := rate(t, "10ms", "10s") // about 400 dequeues/s
 	fwd := rate(t, "1s", "50ms")   // about 160 forwards/s
 	t.Logf("EVALSHA/s: task 1s, delayed 10s: %.0f; task 10ms: %.0f; delayed 50ms: %.0f", slow, fast, fwd)

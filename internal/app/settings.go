@@ -80,7 +80,7 @@ type Settings struct {
 	// scheduled and retried tasks (polls, deferrals) that are due are moved
 	// to their queues.
 	DelayedTaskCheckInterval time.Duration
-	LogFormat         string
+	LogFormat                string
 	// Version is stamped at build time.
 	Version string
 }
