@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"orderflow/internal/bench"
@@ -21,7 +22,8 @@ func main() {
 	flag.IntVar(&opt.QuotaBurst, "burst", 10, "provider burst of the quota-use scenario (workers use one less)")
 	flag.DurationVar(&opt.Window, "window", 0, "quota-use busy window (at least 20s; 0: 20s)")
 	flag.IntVar(&opt.Processes, "processes", 3, "worker processes sharing the quota")
-	flag.StringVar(&opt.Only, "only", "", "comma-separated scenarios to run (quota,overhead,latency,isolation); empty: all")
+	flag.StringVar(&opt.Only, "only", "", "comma-separated scenarios to run ("+strings.Join(bench.Scenarios, ",")+"); empty: all")
+	asJSON := flag.Bool("json", false, "print every figure as one JSON object (stable names, BENCHMARKS.md) instead of the text")
 	debug := flag.Bool("debug", false, "debug logging")
 	quiet := flag.Bool("q", false, "no progress on stderr")
 	flag.Parse()
@@ -38,6 +40,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if *asJSON {
+		if err := rep.WriteJSON(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	rep.Fprint(os.Stdout, opt.Quota)
 }

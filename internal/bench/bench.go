@@ -10,7 +10,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -45,7 +44,7 @@ type Options struct {
 	// Processes is the number of worker processes sharing the quota; zero: 3.
 	Processes int
 	// Only, when set, runs only the scenarios named in it (comma
-	// separated: quota, overhead, latency, isolation); empty: all.
+	// separated: Scenarios); empty: all.
 	Only string
 	// Log receives progress; nil: discard.
 	Log *slog.Logger
@@ -73,6 +72,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Processes == 0 {
 		o.Processes = 3
 	}
+	if o.Only != "" {
+		for _, k := range strings.Split(o.Only, ",") {
+			if !slices.Contains(Scenarios, k) {
+				return o, fmt.Errorf("bench: Options.Only: no scenario %q (have %s)", k, strings.Join(Scenarios, ","))
+			}
+		}
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -94,8 +100,23 @@ type Report struct {
 	// Isolation: Depal orders created per second while Xportcn is down,
 	// and with both up.
 	IsolatedOPS, BothUpOPS float64
-	Elapsed                time.Duration
+	// Memory per order: with the server's default hash-max-listpack-value
+	// first, then with ListpackValue.
+	Memory []MemoryResult
+	// RoundTrips: Redis round trips, commands and CPU per step.
+	RoundTrips *RoundTripResult
+	// Idle: an idle worker pod at the default TASK_CHECK_INTERVAL first,
+	// then at 100ms; IdleBaselineCPU is the redis-server's CPU (fraction
+	// of a core) with no worker.
+	Idle            []IdleResult
+	IdleBaselineCPU float64
+	// Ran holds the scenarios run (Scenarios' names).
+	Ran     map[string]bool
+	Elapsed time.Duration
 }
+
+// Scenarios are the scenario names Options.Only takes, in run order.
+var Scenarios = []string{"quota", "overhead", "latency", "isolation", "memory", "roundtrips", "idle"}
 
 // QuotaResult is one quota-use measurement.
 type QuotaResult struct {
@@ -135,7 +156,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	e.rdb = redis.NewClient(&redis.Options{Addr: rs.Addr, PoolSize: 50})
 	defer e.rdb.Close()
 
-	rep := &Report{CPUs: runtime.NumCPU()}
+	rep := &Report{CPUs: runtime.NumCPU(), Ran: map[string]bool{}}
 	steps := []struct {
 		key, name string
 		fn        func(context.Context, *Report) error
@@ -145,6 +166,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		{"overhead", "pipeline overhead", e.overhead},
 		{"latency", "latency", e.latency},
 		{"isolation", "isolation", e.isolation},
+		{"memory", "memory per order", e.memory},
+		{"roundtrips", "round trips per step", e.roundTrips},
+		{"idle", "idle pod", e.idle},
 	}
 	for _, s := range steps {
 		if opt.Only != "" && !slices.Contains(strings.Split(opt.Only, ","), s.key) {
@@ -160,38 +184,10 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		if err := s.fn(ctx, rep); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
+		rep.Ran[s.key] = true
 	}
 	rep.Elapsed = time.Since(start)
 	return rep, nil
-}
-
-// Fprint writes the report as the table BENCHMARKS.md quotes.
-func (r *Report) Fprint(w io.Writer, quota float64) {
-	ratio := func(a, b float64) string {
-		if b == 0 {
-			return "n/a"
-		}
-		return fmt.Sprintf("%.2f", a/b)
-	}
-	fmt.Fprintf(w, "orderflow bench: %d CPUs, %s %s/%s, run took %s\n\n", r.CPUs, runtime.Version(), runtime.GOOS, runtime.GOARCH, r.Elapsed.Round(time.Second))
-	fmt.Fprintf(w, "quota use (provider quota %.0f req/s, window %s):\n", quota, r.Quota.Window)
-	for _, q := range []QuotaResult{r.Quota, r.BaselineQuota} {
-		fmt.Fprintf(w, "  %-52s %6.1f req/s  use %.2f  within quota %.2f  violations %d\n",
-			q.Workers, q.PerSecond, q.Use, q.Accepted, q.Violations)
-	}
-	fmt.Fprintf(w, "  ratio fleet/baseline (requests/s): %s   target: fleet use >= 0.90 with 0 violations\n\n",
-		ratio(r.Quota.Use, r.BaselineQuota.Use))
-	fmt.Fprintf(w, "pipeline overhead (unlimited zero-latency simulator):\n")
-	fmt.Fprintf(w, "  real handlers: %.0f preview+create tasks/s; no-op handlers: %.0f tasks/s; ratio %s\n\n",
-		r.PipelineTPS, r.NoopTPS, ratio(r.PipelineTPS, r.NoopTPS))
-	fmt.Fprintf(w, "latency, idle worker (n=%d):\n", r.Latency.N)
-	fmt.Fprintf(w, "  submit -> first provider call: p50 %s  p99 %s\n", r.Latency.P50.Round(100*time.Microsecond), r.Latency.P99.Round(100*time.Microsecond))
-	fmt.Fprintf(w, "  enqueue -> no-op handler:      p50 %s  p99 %s\n", r.NoopLatency.P50.Round(100*time.Microsecond), r.NoopLatency.P99.Round(100*time.Microsecond))
-	fmt.Fprintf(w, "  ratio p50 %s  p99 %s\n\n", ratio(float64(r.Latency.P50), float64(r.NoopLatency.P50)),
-		ratio(float64(r.Latency.P99), float64(r.NoopLatency.P99)))
-	fmt.Fprintf(w, "isolation (Depal orders created/s):\n")
-	fmt.Fprintf(w, "  xportcn down: %.1f/s; both up: %.1f/s; ratio %s   target: >= 0.80\n",
-		r.IsolatedOPS, r.BothUpOPS, ratio(r.IsolatedOPS, r.BothUpOPS))
 }
 
 // env is what the scenarios share: one redis-server, flushed between them.
@@ -245,9 +241,14 @@ func normalOrders(prefix, provider string, n int) []providers.OrderRequest {
 
 // submit records and enqueues orders.
 func (e *env) submit(ctx context.Context, reqs []providers.OrderRequest) error {
-	st := orders.NewStore(e.rdb, orders.Config{})
-	client := asynq.NewClientFromRedisClient(e.rdb)
-	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	return submitOn(ctx, e.rdb, reqs)
+}
+
+// submitOn records and enqueues orders through rdb.
+func submitOn(ctx context.Context, rdb *redis.Client, reqs []providers.OrderRequest) error {
+	st := orders.NewStore(rdb, orders.Config{})
+	client := asynq.NewClientFromRedisClient(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	for _, r := range reqs {
 		res, err := pipeline.Submit(ctx, st, client, insp, r)
 		if err != nil {

@@ -23,11 +23,12 @@ import (
 	"orderflow/tasks"
 )
 
-// The asynq latency knobs app.Run sets, used by every in-process worker and
+// The asynq latency knobs app.Run sets by default (TASK_CHECK_INTERVAL,
+// DELAYED_TASK_CHECK_INTERVAL), used by every in-process worker and
 // baseline server so that the comparisons are like for like.
 const (
-	taskCheckInterval        = 100 * time.Millisecond
-	delayedTaskCheckInterval = 250 * time.Millisecond
+	taskCheckInterval        = app.DefaultTaskCheckInterval
+	delayedTaskCheckInterval = app.DefaultDelayedTaskCheckInterval
 )
 
 // warmup is how long a scenario runs before its window opens.
@@ -48,8 +49,13 @@ func clients(s *sim.Sim) (providers.Provider, providers.Provider, error) {
 
 // startWorker starts an in-process worker on the bench's Redis.
 func (e *env) startWorker(ps map[string]providers.Provider, obs pipeline.Observer, poll []time.Duration) (*app.Worker, error) {
+	return e.startWorkerOn(asynq.RedisClientOpt{Addr: e.addr}, ps, obs, poll)
+}
+
+// startWorkerOn starts an in-process worker connecting with conn.
+func (e *env) startWorkerOn(conn asynq.RedisConnOpt, ps map[string]providers.Provider, obs pipeline.Observer, poll []time.Duration) (*app.Worker, error) {
 	w, err := app.New(app.Config{
-		Redis:                    asynq.RedisClientOpt{Addr: e.addr},
+		Redis:                    conn,
 		Providers:                ps,
 		PollSchedule:             poll,
 		TaskCheckInterval:        taskCheckInterval,
@@ -212,9 +218,10 @@ func shutdownAll(ws []*app.Worker) {
 // taskCounter is a pipeline.Observer counting processed tasks by type and
 // orders reaching created by provider.
 type taskCounter struct {
-	preview, create atomic.Int64
-	xCreated        atomic.Int64
-	dCreated        atomic.Int64
+	preview, create, poll atomic.Int64
+	xCreated              atomic.Int64
+	dCreated              atomic.Int64
+	completed             atomic.Int64
 }
 
 func (c *taskCounter) TaskProcessed(taskType, _ string, _ time.Duration) {
@@ -223,6 +230,8 @@ func (c *taskCounter) TaskProcessed(taskType, _ string, _ time.Duration) {
 		c.preview.Add(1)
 	case tasks.TypeCreate:
 		c.create.Add(1)
+	case tasks.TypePoll:
+		c.poll.Add(1)
 	}
 }
 
@@ -230,6 +239,9 @@ func (c *taskCounter) TaskProcessed(taskType, _ string, _ time.Duration) {
 func (c *taskCounter) StepRepaired(string, string) {}
 
 func (c *taskCounter) OrderTransition(provider, _, to string) {
+	if to == string(providers.StateCompleted) {
+		c.completed.Add(1)
+	}
 	if to != string(providers.StateCreated) {
 		return
 	}
