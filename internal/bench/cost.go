@@ -264,6 +264,10 @@ func (e *env) roundTrips(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
+	calls0, err := e.commandCalls(ctx)
+	if err != nil {
+		return err
+	}
 	if err := e.countedSubmit(ctx, sub, normalOrders("rt", providers.Xportcn, roundTripOrders/2), normalOrders("rt", providers.Depal, roundTripOrders/2)); err != nil {
 		return err
 	}
@@ -276,11 +280,17 @@ func (e *env) roundTrips(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("to created: %d of %d: %w", cnt.xCreated.Load()+cnt.dCreated.Load(), roundTripOrders, err)
 	}
+	calls1, err := e.commandCalls(ctx)
+	if err != nil {
+		return err
+	}
 	after, err := e.stats(ctx)
 	if err != nil {
 		return err
 	}
 	cmds, cpu, _, _ := before.delta(after)
+	cmds -= 2 // the two INFO commandstats
+	e.log.Info("server commands to created", "top_per_order", topCalls(calls0, calls1, roundTripOrders, "/order", 16))
 	res.ToCreated = Cost{
 		RoundTrips: float64(sub.count()+wrk.count()) / roundTripOrders,
 		Commands:   float64(cmds) / roundTripOrders,

@@ -103,7 +103,15 @@ func (e *env) idlePod(ctx context.Context, bin string, s *sim.Sim, iv time.Durat
 	if err != nil {
 		return IdleResult{}, err
 	}
+	calls0, err := e.commandCalls(ctx)
+	if err != nil {
+		return IdleResult{}, err
+	}
 	if err := sleep(ctx, idleWindow); err != nil {
+		return IdleResult{}, err
+	}
+	calls1, err := e.commandCalls(ctx)
+	if err != nil {
 		return IdleResult{}, err
 	}
 	after, err := e.stats(ctx)
@@ -115,6 +123,8 @@ func (e *env) idlePod(ctx context.Context, bin string, s *sim.Sim, iv time.Durat
 		return IdleResult{}, err
 	}
 	cmds, cpu, _, wall := before.delta(after)
+	cmds -= 2 // the two INFO commandstats
+	e.log.Info("idle pod's commands", "task_check_interval", iv, "top", topCalls(calls0, calls1, wall.Seconds(), "/s", 10))
 	return IdleResult{
 		TaskCheckInterval: iv,
 		CmdsPerSec:        float64(cmds) / wall.Seconds(),

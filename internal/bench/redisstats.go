@@ -186,3 +186,46 @@ func processCPU(pid int) (float64, error) {
 	}
 	return float64(utime+stime) / 100, nil
 }
+
+// commandCalls reads INFO commandstats: calls by command (scripts' own
+// included).
+func (e *env) commandCalls(ctx context.Context) (map[string]int64, error) {
+	txt, err := e.rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for name, v := range infoFields(txt) {
+		cmd, ok := strings.CutPrefix(name, "cmdstat_")
+		calls, ok2 := strings.CutPrefix(v, "calls=")
+		if !ok || !ok2 {
+			continue
+		}
+		calls, _, _ = strings.Cut(calls, ",")
+		if n, err := strconv.ParseInt(calls, 10, 64); err == nil {
+			out[cmd] = n
+		}
+	}
+	return out, nil
+}
+
+// topCalls lists the n commands called most from before to after, their
+// calls divided by per and followed by unit, for the log.
+func topCalls(before, after map[string]int64, per float64, unit string, n int) string {
+	type kv struct {
+		k string
+		v int64
+	}
+	var d []kv
+	for k, v := range after {
+		if v-before[k] > 0 {
+			d = append(d, kv{k, v - before[k]})
+		}
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i].v > d[j].v })
+	var b strings.Builder
+	for _, x := range d[:min(n, len(d))] {
+		fmt.Fprintf(&b, "%s %.2f%s; ", x.k, float64(x.v)/per, unit)
+	}
+	return strings.TrimSuffix(b.String(), "; ")
+}
