@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"orderflow/internal/redistest"
 )
 
 // stableNames are the figures issue 13 names; scripts read them.
@@ -134,5 +137,50 @@ func TestShapeOf(t *testing.T) {
 		if got := shapeOf(in); got != want {
 			t.Errorf("shapeOf(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestServerStats: the readings of a real server count the commands run
+// between them (a script's own included, the reading's INFO left out) and
+// the memory they took; keyShapes sums MEMORY USAGE by key shape.
+func TestServerStats(t *testing.T) {
+	srv := redistest.Real(t)
+	e := &env{rdb: redis.NewClient(&redis.Options{Addr: srv.Addr})}
+	defer e.rdb.Close()
+	ctx := context.Background()
+	before, err := e.stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		e.rdb.HSet(ctx, fmt.Sprintf("orderflow:order:depal:o-%d", i), "v", 1, "doc", strings.Repeat("x", 1000))
+	}
+	e.rdb.Eval(ctx, "redis.call('SET', KEYS[1], 1); return redis.call('GET', KEYS[1])", []string{"k"})
+	after, err := e.stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, _, mem, _ := before.delta(after)
+	if cmds != 13 {
+		t.Errorf("%d commands, want 13 (10 HSET, EVAL, its SET and GET)", cmds)
+	}
+	if mem < 10_000 {
+		t.Errorf("memory grew %d B, want at least the 10 kB written", mem)
+	}
+	shapes, err := e.keyShapes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range shapes {
+		if s.Shape == "orderflow:order:depal:*" {
+			found = true
+			if s.Keys != 10 || s.Bytes < 10_000 || s.Type != "hash" || s.Encoding != "hashtable" {
+				t.Errorf("shape %+v, want 10 hashtable hashes of at least 10 kB", s)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no shape orderflow:order:depal:* in %+v", shapes)
 	}
 }
