@@ -81,7 +81,13 @@ func (e *env) memoryPerOrder(ctx context.Context, prefix string, ended bool) (fl
 	if err := e.flush(ctx); err != nil {
 		return 0, "", err
 	}
-	s, err := startSim(sim.Config{})
+	// In flight: the simulator's clock at wall speed, so the orders stay
+	// created; ended: at 3600x, so they complete within seconds.
+	cfg := sim.Config{Clock: sim.NewAccelClock(1)}
+	if ended {
+		cfg = sim.Config{}
+	}
+	s, err := startSim(cfg)
 	if err != nil {
 		return 0, "", err
 	}
