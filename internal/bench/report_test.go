@@ -184,3 +184,12 @@ func TestServerStats(t *testing.T) {
 		t.Errorf("no shape orderflow:order:depal:* in %+v", shapes)
 	}
 }
+
+// TestOnlyUnknownScenario: -only with a name that is no scenario is
+// refused before anything starts, naming it and the scenarios there are.
+func TestOnlyUnknownScenario(t *testing.T) {
+	_, err := Run(context.Background(), Options{Only: "memory,bogus"})
+	if err == nil || !strings.Contains(err.Error(), `no scenario "bogus" (have quota,overhead,latency,isolation,memory,roundtrips,idle)`) {
+		t.Fatalf("Run = %v, want the refusal of bogus", err)
+	}
+}
