@@ -169,14 +169,18 @@ func call[T any](g *Provider, ctx context.Context, op string, fn func(context.Co
 	if callErr == nil {
 		return out, nil
 	}
-	if th, ok := providers.AsDeferral(callErr); ok {
+	if shared, ok := providers.AsDeferral(callErr); ok {
+		// A copy: the client may hand the same error to several callers
+		// (Depal's single-flight token fetch does), so it is not ours to
+		// change.
+		th := *shared
 		if th.Wait <= 0 {
 			th.Wait = time.Second
 		}
 		th.Provider = g.name
 		g.throttle(ctx, th.Wait)
 		g.obs.Deferred(g.name, th.Reason)
-		return out, th
+		return out, &th
 	}
 	return out, callErr
 }

@@ -449,8 +449,11 @@ func TestProviderThrottleSlowsTheFleet(t *testing.T) {
 				t.Fatalf("err %v, want a throttled deferral of %v", err, tt.want)
 			}
 			var got *providers.DeferError
-			if !errors.As(err, &got) || got != thr {
+			if !errors.As(err, &got) || got.Op != thr.Op || got.Code != thr.Code || got.Provider == "" {
 				t.Fatalf("the gate did not pass on the provider's own throttle answer: %v", err)
+			}
+			if thr.Provider != "" || thr.Wait != tt.wait {
+				t.Fatalf("the gate changed the provider's error (shared by its callers): %+v", thr)
 			}
 			if fmt.Sprint(lim.throttles) != fmt.Sprint([]time.Duration{tt.want}) {
 				t.Fatalf("limiter throttled %v, want [%v]", lim.throttles, tt.want)
