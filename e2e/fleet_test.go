@@ -94,6 +94,9 @@ func workerEnvURLs(xportcnURL, depalURL, redisURL string, rate float64, burst in
 		"XPORTCN_ACCESS_SECRET=sim-secret-x", "XPORTCN_USER_ID=sim-user",
 		"DEPAL_BASE_URL=" + depalURL, "DEPAL_APP_KEY=simapp", "DEPAL_APP_SECRET=sim-secret-d",
 		"POLL_SCHEDULE=300ms,600ms,1s", "TEST_TIMINGS=1",
+		// several workers on 2 cores: the idle looks of the 20ms default
+		// cost more CPU than they save here
+		"TASK_CHECK_INTERVAL=100ms",
 		"ADMIN_ADDR=127.0.0.1:0",
 		"LOG_FORMAT=text",
 		"CREATE_SETTLE_WINDOW=" + settleWindow.String(),

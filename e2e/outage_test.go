@@ -30,7 +30,7 @@ func TestRedisOutage(t *testing.T) {
 		"XPORTCN_BASE_URL": s.XportcnURL(), "XPORTCN_ACCESS_KEY": "sim-ak", "XPORTCN_ACCESS_SECRET": "sim-secret-x",
 		"DEPAL_BASE_URL": s.DepalURL(), "DEPAL_APP_KEY": "simapp", "DEPAL_APP_SECRET": "sim-secret-d",
 		"XPORTCN_RATE": "1000", "XPORTCN_BURST": "1000", "DEPAL_RATE": "1000", "DEPAL_BURST": "1000", // the ceiling: not the subject here
-		"POLL_SCHEDULE": "200ms,500ms,1s", "TEST_TIMINGS": "1",
+		"POLL_SCHEDULE": "200ms,500ms,1s", "TEST_TIMINGS": "1", "TASK_CHECK_INTERVAL": "100ms",
 		// The restart below changes the Redis server: "not found" is
 		// distrusted for the settle window after it (default 2m).
 		"CREATE_SETTLE_WINDOW": settleWindow.String(),

@@ -65,7 +65,7 @@ func TestFullRunLeaksNoSecretAndMovesMetrics(t *testing.T) {
 		"XPORTCN_ACCESS_SECRET": secrets["xportcn access secret"], "XPORTCN_USER_ID": "u1",
 		"DEPAL_BASE_URL": s.DepalURL(), "DEPAL_APP_KEY": "dpkey", "DEPAL_APP_SECRET": secrets["depal app secret"],
 		"XPORTCN_RATE": "1000", "XPORTCN_BURST": "1000", "DEPAL_RATE": "1000", "DEPAL_BURST": "1000", // the ceiling: not the subject here
-		"POLL_SCHEDULE": "200ms,500ms,1s", "TEST_TIMINGS": "1",
+		"POLL_SCHEDULE": "200ms,500ms,1s", "TEST_TIMINGS": "1", "TASK_CHECK_INTERVAL": "100ms",
 		"CREATE_SETTLE_WINDOW": settleWindow.String(),
 	}
 	settings, err := app.FromEnv(func(k string) string { return env[k] })

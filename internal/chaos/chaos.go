@@ -396,7 +396,7 @@ func (r *run) setUp(ctx context.Context) error {
 		"XPORTCN_BASE_URL=" + r.sim.XportcnURL(), "XPORTCN_ACCESS_KEY=sim-ak",
 		"XPORTCN_ACCESS_SECRET=sim-secret-x", "XPORTCN_USER_ID=sim-user",
 		"DEPAL_BASE_URL=" + r.sim.DepalURL(), "DEPAL_APP_KEY=simapp", "DEPAL_APP_SECRET=sim-secret-d",
-		"POLL_SCHEDULE=200ms,500ms,1s", "TEST_TIMINGS=1",
+		"POLL_SCHEDULE=200ms,500ms,1s", "TEST_TIMINGS=1", "TASK_CHECK_INTERVAL=100ms",
 		"SHUTDOWN_TIMEOUT=5s",
 		"CREATE_SETTLE_WINDOW=" + r.cfg.SettleWindow.String(),
 	}
