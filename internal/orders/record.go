@@ -273,6 +273,20 @@ func (r *Record) Apply(ev providers.Event, at time.Time, note string) bool {
 	return true
 }
 
+// Park parks the record for a person with reason (the event parked), or,
+// when it is parked already, records that reason as the one it now waits
+// for (an EntryReason entry). It reports whether the record is parked.
+func (r *Record) Park(reason string, at time.Time) bool {
+	if r.Apply(providers.EventParked, at, reason) {
+		return true
+	}
+	if r.State != providers.StateNeedsReview {
+		return false
+	}
+	r.History = append(r.History, Transition{State: r.State, At: at.UTC(), Event: EntryReason, Note: reason})
+	return true
+}
+
 // Fail moves the record to failed with an error code and message, where
 // the table allows it. The message is cut to a bound, without control
 // characters or anything that looks like a credential (it may quote a

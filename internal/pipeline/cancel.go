@@ -194,29 +194,20 @@ func (h *Handlers) cancelRefused(ctx context.Context, j *job, id string, pe *pro
 				"state", r.State, "refusal", refusal)
 			return nil
 		}
-		now := h.cfg.Store.Now()
 		switch r.CancelFor {
 		case cancelForPrice:
-			reason := ReasonPriceChanged
-			if !r.Apply(providers.EventParked, now, reason) {
-				r.History = append(r.History, orders.Transition{State: r.State, At: now.UTC(), Event: orders.EntryReason, Note: reason})
-			}
+			r.Park(ReasonPriceChanged, h.cfg.Store.Now())
 			info := orders.ErrorInfo{Message: "the price is above maxTotal"}
 			if r.Error != nil {
 				info = *r.Error
 			}
-			info.Code = reason
+			info.Code = ReasonPriceChanged
 			info.Message += "; the provider refused the cancel (" + refusal + ")"
 			r.Error = &info
 			r.CancelFor = ""
 		case cancelForDeadline:
 			r.CancelFor = ""
-			r.DeadlineLive = true
-			r.PollStep = len(h.cfg.PollSchedule) - 1
-			if !r.Apply(providers.EventParked, now, ReasonDeadlineLive) {
-				r.History = append(r.History, orders.Transition{State: r.State, At: now.UTC(), Event: orders.EntryReason, Note: ReasonDeadlineLive})
-			}
-			r.Error = &orders.ErrorInfo{Code: ReasonDeadlineLive, Message: "the deadline passed and the provider refused the cancel (" + refusal + "); followed until the provider ends it"}
+			h.markLive(r, "the deadline passed and the provider refused the cancel ("+refusal+"); followed until the provider ends it")
 		}
 		return nil
 	})

@@ -112,15 +112,7 @@ func (h *Handlers) parkLive(ctx context.Context, j *job, why string) error {
 		if r.Terminal() || r.DeadlineLive {
 			return orders.ErrNoChange
 		}
-		r.DeadlineLive = true
-		r.PollStep = len(h.cfg.PollSchedule) - 1
-		now := h.cfg.Store.Now()
-		if !r.Apply(providers.EventParked, now, ReasonDeadlineLive) {
-			// Already parked for another reason: the deadline is now the
-			// question.
-			r.History = append(r.History, orders.Transition{State: r.State, At: now.UTC(), Event: orders.EntryReason, Note: ReasonDeadlineLive})
-		}
-		r.Error = &orders.ErrorInfo{Code: ReasonDeadlineLive, Message: why}
+		h.markLive(r, why)
 		return nil
 	})
 	if err != nil {
@@ -131,6 +123,16 @@ func (h *Handlers) parkLive(ctx context.Context, j *job, why string) error {
 		return h.cfg.Store.PastDeadline(ctx, j.key)
 	}
 	return nil
+}
+
+// markLive parks r as living at the provider past its deadline
+// (DEADLINE_LIVE; already parked, the deadline is now the question), to be
+// followed at the slowest poll step.
+func (h *Handlers) markLive(r *orders.Record, why string) {
+	r.DeadlineLive = true
+	r.PollStep = len(h.cfg.PollSchedule) - 1
+	r.Park(ReasonDeadlineLive, h.cfg.Store.Now())
+	r.Error = &orders.ErrorInfo{Code: ReasonDeadlineLive, Message: why}
 }
 
 // paid reports whether a provider state means the order is paid for.

@@ -96,9 +96,9 @@ func (d *Decision) Check() error {
 		return bad("action: want one of recheck, attach, recreate, close, retry, cancel, got %q", d.Action)
 	case d.By == "":
 		return bad("by: who decides is required")
-	case len(d.By) > maxActor || !printable(d.By):
+	case len(d.By) > maxActor || providers.Unsafe(d.By) != "":
 		return bad("by: at most %d printable characters", maxActor)
-	case len(d.Reason) > maxReason || !printable(d.Reason):
+	case len(d.Reason) > maxReason || providers.Unsafe(d.Reason) != "":
 		return bad("reason: at most %d printable characters", maxReason)
 	case d.Action == ActionClose && d.Reason == "":
 		return bad("reason: closing an order needs a reason")
@@ -113,11 +113,6 @@ func (d *Decision) Check() error {
 		}
 	}
 	return nil
-}
-
-// printable reports whether s has no control characters.
-func printable(s string) bool {
-	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) })
 }
 
 // Decide carries out a person's decision on an order, in the worker (it

@@ -82,10 +82,7 @@ func (h *Handlers) guardPlaced(r *orders.Record, source string, total int64, pai
 // parkPrice parks an order whose total rose above maxTotal when it could
 // no longer be cancelled.
 func (h *Handlers) parkPrice(r *orders.Record, source string, total, limit int64) {
-	now := h.cfg.Store.Now()
-	if !r.Apply(providers.EventParked, now, ReasonPriceChanged) {
-		r.History = append(r.History, orders.Transition{State: r.State, At: now.UTC(), Event: orders.EntryReason, Note: ReasonPriceChanged})
-	}
+	r.Park(ReasonPriceChanged, h.cfg.Store.Now())
 	r.Error = priceError(ReasonPriceChanged, source, total, limit)
 }
 
