@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -26,7 +27,19 @@ func main() {
 	asJSON := flag.Bool("json", false, "print every figure as one JSON object (stable names, BENCHMARKS.md) instead of the text")
 	debug := flag.Bool("debug", false, "debug logging")
 	quiet := flag.Bool("q", false, "no progress on stderr")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (in-process workers and simulator) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	if !*quiet {
 		level := slog.LevelInfo
 		if *debug {

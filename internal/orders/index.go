@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -273,12 +272,11 @@ func (s *Store) getMany(ctx context.Context, es []entry) ([]*Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("orders: list: %w", err)
 		}
-		var r Record
-		if err := json.Unmarshal([]byte(doc), &r); err != nil {
-			return nil, fmt.Errorf("orders: decode %s: %w", es[i].key, err)
+		r, err := decodeRecord(es[i].key, doc)
+		if err != nil {
+			return nil, err
 		}
-		r.migrate()
-		out = append(out, &r)
+		out = append(out, r)
 	}
 	return out, nil
 }

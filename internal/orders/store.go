@@ -222,12 +222,27 @@ func (s *Store) Get(ctx context.Context, k Key) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orders: get %s: %w", k, err)
 	}
+	return decodeRecord(k, doc)
+}
+
+// decodeRecord reads a record's stored doc (every form ever written) and
+// brings it to today's form.
+func decodeRecord(k Key, doc string) (*Record, error) {
 	var r Record
 	if err := json.Unmarshal([]byte(doc), &r); err != nil {
 		return nil, fmt.Errorf("orders: decode %s: %w", k, err)
 	}
 	r.migrate()
 	return &r, nil
+}
+
+// encodeRecord is the doc stored for r.
+func encodeRecord(r *Record) ([]byte, error) {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("orders: encode %s: %w", r.Key(), err)
+	}
+	return doc, nil
 }
 
 // Create stores a new record in state received (with its event) unless one
@@ -362,9 +377,9 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 	r.Version = prev + 1
 	now := s.cfg.Now().UTC()
 	r.UpdatedAt = now
-	doc, err := json.Marshal(r)
+	doc, err := encodeRecord(r)
 	if err != nil {
-		return false, fmt.Errorf("orders: encode %s: %w", r.Key(), err)
+		return false, err
 	}
 	ttl, live := "0", string(r.State)
 	if r.Terminal() {
