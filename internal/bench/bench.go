@@ -91,7 +91,7 @@ type Report struct {
 	// QuotaUse: the fleet (Redis GCRA, worker processes) and the baseline
 	// (per-process x/time/rate at the full quota).
 	Quota, BaselineQuota QuotaResult
-	// Overhead: preview+create tasks/s through the real handlers, and no-op
+	// Overhead: preview+create steps/s through the real handlers, and no-op
 	// handlers' tasks/s on the same Redis.
 	PipelineTPS, NoopTPS float64
 	// Latency: submit to first provider call, and enqueue to no-op handler

@@ -80,7 +80,7 @@ func (r *Report) Fprint(w io.Writer, quota float64) {
 	}
 	if r.Ran["overhead"] {
 		fmt.Fprintf(w, "pipeline overhead (unlimited zero-latency simulator):\n")
-		fmt.Fprintf(w, "  real handlers: %.0f preview+create tasks/s; no-op handlers: %.0f tasks/s; ratio %s\n\n",
+		fmt.Fprintf(w, "  real handlers: %.0f preview+create steps/s; no-op handlers: %.0f tasks/s (two per order); ratio %s\n\n",
 			r.PipelineTPS, r.NoopTPS, rs(r.PipelineTPS, r.NoopTPS))
 	}
 	if r.Ran["latency"] {

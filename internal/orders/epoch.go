@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -39,7 +40,12 @@ return since
 // time orderflow first saw the new server. Zero when there was no such
 // change, or when the server does not report a run id (miniredis).
 func (s *Store) Epoch(ctx context.Context) (time.Time, error) {
-	since, err := epochScript.Run(ctx, s.rdb, []string{epochKey}, s.cfg.Now().UnixMilli()).Text()
+	return parseEpoch(epochScript.Run(ctx, s.rdb, []string{epochKey}, s.cfg.Now().UnixMilli()))
+}
+
+// parseEpoch reads epochScript's answer.
+func parseEpoch(cmd *redis.Cmd) (time.Time, error) {
+	since, err := cmd.Text()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("orders: redis epoch: %w", err)
 	}
@@ -48,4 +54,30 @@ func (s *Store) Epoch(ctx context.Context) (time.Time, error) {
 		return time.Time{}, nil //nolint:nilerr // an unreadable epoch is no known change
 	}
 	return time.UnixMilli(ms), nil
+}
+
+// GetWithEpoch is Get and Epoch in one round trip: what a step that may
+// soon need to trust a provider's "not found" reads first.
+func (s *Store) GetWithEpoch(ctx context.Context, k Key) (*Record, time.Time, error) {
+	keys, args := []string{epochKey}, []any{s.cfg.Now().UnixMilli()}
+	pipe := s.rdb.Pipeline()
+	doc := pipe.HGet(ctx, RecordKey(k), "doc")
+	since := epochScript.EvalSha(ctx, pipe, keys, args...)
+	_, _ = pipe.Exec(ctx) // each command's own error is read below
+	if redis.HasErrorPrefix(since.Err(), "NOSCRIPT") {
+		since = epochScript.Run(ctx, s.rdb, keys, args...)
+	}
+	d, err := doc.Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("orders: get %s: %w", k, err)
+	}
+	r, err := decodeRecord(k, d)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	epoch, err := parseEpoch(since)
+	return r, epoch, err
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"orderflow/internal/orders"
 	"orderflow/internal/redact"
 	"orderflow/providers"
@@ -60,13 +62,37 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 	if err != nil || r == nil {
 		return err
 	}
+	return h.createFrom(ctx, j, r)
+}
+
+// createInline runs the create step in the preview task that has just
+// priced the order (r, as that task wrote it), which saves the create
+// task's enqueue, dequeue, record read and completion. What does not end
+// there (a deferral, a failed or unanswered create) goes on in a create
+// task, whose retries and budget are the create step's own: this run
+// never counts as anyone's last attempt.
+func (h *Handlers) createInline(ctx context.Context, j *job, r *orders.Record) error {
+	err := h.createFrom(context.WithValue(ctx, inlineCreate{}, true), j, r)
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, asynq.SkipRetry) {
+		return err // a cancelled run re-runs the preview, which hands over to a create task
+	}
+	wait := RetryDelay(0, err, nil)
+	j.log.Info("create goes on in a create task", "in", wait.Round(time.Millisecond), "err", err)
+	return h.enqueue(ctx, newCreateTask(j.key, asynq.ProcessIn(wait)))
+}
+
+// inlineCreate marks the context of a create run inside a preview task.
+type inlineCreate struct{}
+
+// createFrom is the create step on the order's record r.
+func (h *Handlers) createFrom(ctx context.Context, j *job, r *orders.Record) error {
 	if len(r.ProviderOrderIDs) > 0 {
 		return h.enqueue(ctx, newPollTask(j.key, r.PollSeq, 0)) // a re-run: already created
 	}
 	if r.State != providers.StatePreviewed && r.State != providers.StateNeedsReview {
 		return nil
 	}
-	cleared, err := h.stillCleared(ctx, r)
+	cleared, err := h.stillCleared(ctx, j, r)
 	if err != nil {
 		return h.createFailed(ctx, j, r, err)
 	}
@@ -99,7 +125,7 @@ func (h *Handlers) reconcile(ctx context.Context, j *job, r *orders.Record) erro
 		j.log.Info("create reconciled: the provider has the order", "providerOrderIds", pl.OrderIDs)
 		return h.created(ctx, j, pl, noteReconciled)
 	case errors.Is(err, providers.ErrNotFound):
-		wait, err := h.unsettled(ctx, r)
+		wait, err := h.unsettled(ctx, j, r)
 		if err != nil {
 			return h.createFailed(ctx, j, r, fmt.Errorf("reconcile: %w", err))
 		}
@@ -119,12 +145,12 @@ func (h *Handlers) reconcile(ctx context.Context, j *job, r *orders.Record) erro
 // stillCleared reports whether the last trusted "not found" still holds:
 // no create was sent since, it is recent, and Redis has not changed
 // server since (which could have lost the record of a send).
-func (h *Handlers) stillCleared(ctx context.Context, r *orders.Record) (bool, error) {
+func (h *Handlers) stillCleared(ctx context.Context, j *job, r *orders.Record) (bool, error) {
 	if r.ClearedAt.IsZero() || r.ClearedAttempts != r.CreateAttempts ||
 		h.cfg.Store.Now().Sub(r.ClearedAt) > h.cfg.SettleWindow {
 		return false, nil
 	}
-	epoch, err := h.cfg.Store.Epoch(ctx)
+	epoch, err := h.epoch(ctx, j)
 	if err != nil {
 		return false, err
 	}
@@ -209,16 +235,29 @@ func stopped(err error) error {
 	return err
 }
 
+// epochFresh is how long the Redis epoch read with a job's record
+// (orders.Store.GetWithEpoch) stands in for reading it again.
+const epochFresh = 2 * time.Second
+
+// epoch is the Redis epoch (orders.Store.Epoch): the one read with the
+// job's record while that read is fresh, else read now.
+func (h *Handlers) epoch(ctx context.Context, j *job) (time.Time, error) {
+	if !j.epochRead.IsZero() && time.Since(j.epochRead) < epochFresh {
+		return j.epoch, nil
+	}
+	return h.cfg.Store.Epoch(ctx)
+}
+
 // unsettled returns how long "not found" must still be distrusted: until
 // the settle window has passed since the last send, and since the Redis
 // server changed when the record predates the change (the change may have
 // lost the record of a send).
-func (h *Handlers) unsettled(ctx context.Context, r *orders.Record) (time.Duration, error) {
+func (h *Handlers) unsettled(ctx context.Context, j *job, r *orders.Record) (time.Duration, error) {
 	var since time.Time
 	if r.CreateAttempts > 0 {
 		since = r.CreateSentAt
 	}
-	epoch, err := h.cfg.Store.Epoch(ctx)
+	epoch, err := h.epoch(ctx, j)
 	if err != nil {
 		return 0, err
 	}
@@ -351,7 +390,14 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 	if rec.Terminal() {
 		return nil
 	}
-	return h.enqueue(ctx, newPollTask(j.key, 0, 0))
+	// The first poll follows the schedule; it comes at once only when the
+	// answer stated no total (Depal's create does not), since the price
+	// guard needs one before the order can be paid.
+	first := h.wait(0)
+	if pl.Total <= 0 {
+		first = 0
+	}
+	return h.enqueue(ctx, newPollTask(j.key, 0, first))
 }
 
 // missingLines compares the lines the provider's orders hold with the

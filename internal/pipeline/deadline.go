@@ -56,7 +56,7 @@ func (h *Handlers) atDeadline(ctx context.Context, j *job, r *orders.Record) (bo
 			j.log.Info("at the deadline, the provider has the order: adopted, then cancelled if unpaid", "providerOrderIds", pl.OrderIDs)
 			return true, h.created(ctx, j, pl, noteReconciled)
 		case errors.Is(err, providers.ErrNotFound):
-			wait, err := h.unsettled(ctx, r)
+			wait, err := h.unsettled(ctx, j, r)
 			if err != nil {
 				return false, err
 			}

@@ -67,6 +67,7 @@ func setupOnce(t *testing.T, srv *redistest.Server, wrap func(providers.Provider
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.stageCreate = true // these tests stage what happens between preview and create
 	return &onceBundle{h: h, st: st, fake: fake, clock: c, client: client, insp: insp, srv: srv}
 }
 

@@ -69,6 +69,11 @@ type Handlers struct {
 	cfg Config
 	log *slog.Logger
 
+	// stageCreate hands every create over to a create task, as before
+	// createInline: tests that stage what happens between an order's
+	// preview and its create set it.
+	stageCreate bool
+
 	repairMu     sync.Mutex
 	repairCursor uint64 // where the repair sweep goes on in the live index
 }
@@ -171,6 +176,9 @@ type job struct {
 	p    providers.Provider
 	// cur is the order's record as this run last read or wrote it.
 	cur *orders.Record
+	// epoch is the Redis epoch read with the record at epochRead (wall
+	// clock), when it was (see Handlers.epoch).
+	epoch, epochRead time.Time
 }
 
 func (h *Handlers) logger(ctx context.Context, t *asynq.Task, k *orders.Key) *slog.Logger {
@@ -244,8 +252,13 @@ func (h *Handlers) enqueue(ctx context.Context, s Step) error {
 	return Enqueue(ctx, h.cfg.Enqueuer, h.cfg.Inspector, s)
 }
 
-// lastAttempt reports whether a failure now would exhaust the task's retries.
+// lastAttempt reports whether a failure now would exhaust the task's
+// retries (never for a create run inside a preview task: a create task
+// takes over what that run leaves).
 func lastAttempt(ctx context.Context) bool {
+	if inline, _ := ctx.Value(inlineCreate{}).(bool); inline {
+		return false
+	}
 	n, ok1 := asynq.GetRetryCount(ctx)
 	m, ok2 := asynq.GetMaxRetry(ctx)
 	return ok1 && ok2 && n >= m

@@ -69,6 +69,7 @@ func setupLife(t *testing.T, mod func(*Config)) *lifeBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.stageCreate = true // these tests stage what happens between preview and create
 	return &lifeBundle{h: h, st: st, sim: s, clock: clock, client: client, insp: insp, cfg: h.cfg}
 }
 
@@ -134,10 +135,7 @@ func (b *lifeBundle) simStatus(k orders.Key) []string {
 }
 
 // queued reports whether a task is queued (in any state).
-func (b *lifeBundle) queued(s Step) bool {
-	_, err := b.insp.GetTaskInfo(s.Queue, s.ID)
-	return err == nil
-}
+func (b *lifeBundle) queued(s Step) bool { return queuedIn(b.insp, s) }
 
 // cancelled runs the cancel step, waiting out 1688's no-cancel-within-10s.
 func (b *lifeBundle) cancelled(t *testing.T, k orders.Key) {

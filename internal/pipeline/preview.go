@@ -14,7 +14,8 @@ import (
 )
 
 // preview validates the order, creates its record (once), prices it,
-// applies the price guard and hands over to create.
+// applies the price guard and goes on to create it in the same task
+// (createInline).
 func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 	var req providers.OrderRequest
 	if err := json.Unmarshal(t.Payload(), &req); err != nil {
@@ -28,9 +29,13 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	// Submit recorded the order: read it (one round trip); only a preview
-	// enqueued without a record (a Go producer's) creates it.
-	r, err := h.cfg.Store.Get(ctx, k)
+	// Submit recorded the order: read it, with the Redis epoch the create
+	// that follows may need (one round trip); only a preview enqueued
+	// without a record (a Go producer's) creates it.
+	r, epoch, err := h.cfg.Store.GetWithEpoch(ctx, k)
+	if err == nil {
+		j.epoch, j.epochRead = epoch, time.Now()
+	}
 	if errors.Is(err, orders.ErrNotFound) {
 		var created bool
 		if r, created, err = h.cfg.Store.Create(ctx, req); err == nil && created {
@@ -85,7 +90,10 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 	if r.State != providers.StatePreviewed {
 		return nil
 	}
-	return h.enqueue(ctx, newCreateTask(k))
+	if h.stageCreate {
+		return h.enqueue(ctx, newCreateTask(k))
+	}
+	return h.createInline(ctx, j, r)
 }
 
 // quoteRefused is the price guard on a quote: a zero or missing total

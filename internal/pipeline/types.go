@@ -81,8 +81,8 @@ func refStep(taskType, id string, r ref, kind string, maxRetry int, opts ...asyn
 
 func keyRef(k orders.Key) ref { return ref{Provider: k.Provider, OutOrderID: k.OutOrderID} }
 
-func newCreateTask(k orders.Key) Step {
-	return refStep(tasks.TypeCreate, TaskID(tasks.TypeCreate, k), keyRef(k), tasks.KindCreate, createMaxRetry)
+func newCreateTask(k orders.Key, opts ...asynq.Option) Step {
+	return refStep(tasks.TypeCreate, TaskID(tasks.TypeCreate, k), keyRef(k), tasks.KindCreate, createMaxRetry, opts...)
 }
 
 func newPollTask(k orders.Key, seq int, in time.Duration) Step {
