@@ -20,6 +20,7 @@ import (
 	"orderflow/internal/intake"
 	"orderflow/internal/orders"
 	"orderflow/internal/pipeline"
+	"orderflow/internal/wake"
 	"orderflow/providers"
 	"orderflow/tasks"
 )
@@ -53,7 +54,9 @@ type Config struct {
 	// NotifyConcurrency is the worker slots for callback deliveries; zero: 10.
 	NotifyConcurrency int
 	// TaskCheckInterval and DelayedTaskCheckInterval are asynq's latency
-	// knobs; zero: 200ms and 1s.
+	// knobs; zero: 200ms and 1s. TaskCheckInterval is the intake servers'
+	// (the pause between two waits for an announced task); the other
+	// servers look at least every followCheckInterval.
 	TaskCheckInterval        time.Duration
 	DelayedTaskCheckInterval time.Duration
 	// SweepInterval is how often the worker looks for orders past their
@@ -88,6 +91,7 @@ type Worker struct {
 	store    *orders.Store
 	handlers *pipeline.Handlers
 	servers  map[string]*asynq.Server
+	waker    *wake.Waker
 	started  atomic.Bool
 	// stopSweeps ends the deadline sweep Start began.
 	stopSweeps context.CancelFunc
@@ -157,14 +161,28 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.handlers = h
-	server := func(conc int, queues map[string]int, l *slog.Logger) *asynq.Server {
+	// The intake servers (one queue each) wait for announced tasks
+	// instead of looking every TaskCheckInterval (package wake); the
+	// others look at the slower followCheckInterval.
+	var intake []string
+	for _, name := range w.ProviderNames() {
+		intake = append(intake, pipeline.IntakeQueue(name))
+	}
+	w.waker = wake.New(intake, IntakeWait)
+	rdb.AddHook(w.waker)
+	follow := max(cfg.TaskCheckInterval, followCheckInterval)
+	// Due retries of previews and callbacks wait a second at most for the
+	// forwarder (their backoff is a second or more); due polls and create
+	// retries DelayedTaskCheckInterval.
+	slowForward := max(cfg.DelayedTaskCheckInterval, time.Second)
+	server := func(conc int, queues map[string]int, check, forward time.Duration, l *slog.Logger) *asynq.Server {
 		return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 			Concurrency:              conc,
 			Queues:                   queues,
 			IsFailure:                pipeline.IsFailure,
 			RetryDelayFunc:           pipeline.RetryDelay,
-			TaskCheckInterval:        cfg.TaskCheckInterval,
-			DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+			TaskCheckInterval:        check,
+			DelayedTaskCheckInterval: forward,
 			ShutdownTimeout:          cfg.ShutdownTimeout,
 			Logger:                   asynqLogger{l},
 			LogLevel:                 asynq.WarnLevel,
@@ -175,14 +193,43 @@ func New(cfg Config) (*Worker, error) {
 		if conc <= 0 {
 			conc = 20
 		}
-		w.servers[name] = server(conc, pipeline.Queues(name), log.With("component", "asynq", "provider", name))
+		in, on := splitSlots(conc)
+		l := log.With("component", "asynq", "provider", name)
+		w.servers[name+intakeSuffix] = server(in, map[string]int{pipeline.IntakeQueue(name): 1}, cfg.TaskCheckInterval, slowForward, l)
+		w.servers[name] = server(on, pipeline.FollowQueues(name), follow, cfg.DelayedTaskCheckInterval, l)
 	}
 	conc := cfg.NotifyConcurrency
 	if conc <= 0 {
 		conc = 10
 	}
-	w.servers[notifyServer] = server(conc, map[string]int{tasks.QueueNotify: 1}, log.With("component", "asynq", "queue", tasks.QueueNotify))
+	w.servers[notifyServer] = server(conc, map[string]int{tasks.QueueNotify: 1}, follow, slowForward,
+		log.With("component", "asynq", "queue", tasks.QueueNotify))
 	return w, nil
+}
+
+// IntakeWait is how long an intake server's empty look waits for an
+// announced task (package wake) before it looks again: the most a task
+// nobody announced (a Go producer's that does not call wake.Announce, a
+// deferred preview coming due in another pod) waits for an idle worker.
+const IntakeWait = time.Second
+
+// followCheckInterval is the least TaskCheckInterval of the servers that
+// are not intake servers: their tasks (polls, retries, cancels, decisions,
+// callbacks) are scheduled or come after a step, and a fifth of a second
+// more costs nobody, while every idle look costs Redis a round trip per
+// queue per pod.
+const followCheckInterval = 200 * time.Millisecond
+
+// intakeSuffix names a provider's intake server among w.servers.
+const intakeSuffix = "/intake"
+
+// splitSlots splits a provider's worker slots between its intake server
+// (new orders: preview and create) and the server of the orders already
+// under way (polls, tracking, cancels, create retries): half each, at
+// least one each.
+func splitSlots(conc int) (intake, follow int) {
+	intake = max(conc/2, 1)
+	return intake, max(conc-intake, 1)
 }
 
 // callbackTimeout bounds one callback delivery.
@@ -262,18 +309,27 @@ func (w *Worker) CallbackPolicy() intake.Policy {
 // Redis is the go-redis client.
 func (w *Worker) Redis() redis.UniversalClient { return w.rdb }
 
-// Start starts every provider's server.
+// Start starts every server.
 func (w *Worker) Start() error {
-	for _, name := range append(w.ProviderNames(), notifyServer) {
+	ctx := context.Background()
+	if err := w.waker.Start(ctx, w.rdb); err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	names := make([]string, 0, len(w.servers))
+	for name := range w.servers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
 		if err := w.servers[name].Start(w.handlers); err != nil {
 			w.Shutdown()
 			return fmt.Errorf("app: start %s server: %w", name, err)
 		}
-		if name != notifyServer {
-			w.log.Info("serving provider", "provider", name, "queues", pipeline.Queues(name))
-		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	for _, name := range w.ProviderNames() {
+		w.log.Info("serving provider", "provider", name, "queues", pipeline.Queues(name))
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	w.stopSweeps = cancel
 	go w.handlers.RunSweeps(ctx, w.cfg.SweepInterval)
 	w.started.Store(true)
@@ -326,6 +382,7 @@ func (w *Worker) Shutdown() {
 	if w.stopSweeps != nil {
 		w.stopSweeps()
 	}
+	w.waker.Close() // no look waits for an announcement any more
 	var wg sync.WaitGroup
 	for _, s := range w.servers {
 		wg.Go(s.Shutdown)

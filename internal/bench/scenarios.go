@@ -327,16 +327,26 @@ func (e *env) overhead(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// noopServers starts one asynq server per provider, configured as app.New
-// configures them, running fn for every task.
+// noopServers starts the asynq servers app.New starts for each provider
+// (an intake server and one for the orders under way, the slots split
+// between them), plain asynq without the wake-up of announced tasks,
+// running fn for every task.
 func (e *env) noopServers(fn asynq.HandlerFunc) (func(), error) {
 	var srvs []*asynq.Server
+	type server struct {
+		queues map[string]int
+		check  time.Duration
+	}
+	var all []server
 	for _, p := range providers.Names {
+		all = append(all, server{map[string]int{pipeline.IntakeQueue(p): 1}, taskCheckInterval},
+			server{pipeline.FollowQueues(p), max(taskCheckInterval, 200*time.Millisecond)})
+	}
+	for _, sv := range all {
 		srv := asynq.NewServer(asynq.RedisClientOpt{Addr: e.addr}, asynq.Config{
-			Concurrency:              20,
-			Queues:                   pipeline.Queues(p),
-			StrictPriority:           true,
-			TaskCheckInterval:        taskCheckInterval,
+			Concurrency:              10,
+			Queues:                   sv.queues,
+			TaskCheckInterval:        sv.check,
 			DelayedTaskCheckInterval: delayedTaskCheckInterval,
 			ShutdownTimeout:          3 * time.Second,
 			LogLevel:                 asynq.ErrorLevel,

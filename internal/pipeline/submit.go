@@ -62,6 +62,9 @@ func Submit(ctx context.Context, st *orders.Store, enq Enqueuer, insp TaskInspec
 	if err := Enqueue(ctx, enq, insp, step); err != nil {
 		return SubmitResult{}, fmt.Errorf("pipeline: preview of %s: %w", rec.Key(), err)
 	}
+	// Best effort: unannounced, the preview waits for a worker's next
+	// look (wake.Announce).
+	_ = st.Announce(ctx, step.Queue)
 	return res, nil
 }
 

@@ -11,15 +11,27 @@ import (
 	"orderflow/tasks"
 )
 
-// Queues returns the queues of one provider with their weights, for
-// asynq.Config.Queues (not strict priority): creates are picked first most
-// often, then previews, but polls keep a fifth of the picks during a
-// create backlog, so orders already placed keep being followed.
+// Queues returns every queue of one provider: its intake queue and the
+// queues of its orders under way.
 func Queues(provider string) map[string]int {
+	q := FollowQueues(provider)
+	q[IntakeQueue(provider)] = 1
+	return q
+}
+
+// IntakeQueue is a provider's queue of new orders (the preview task, which
+// goes on to create the order): served by a server of its own, so new
+// orders and orders under way each keep their own worker slots.
+func IntakeQueue(provider string) string { return tasks.Queue(provider, tasks.KindPreview) }
+
+// FollowQueues returns the queues of a provider's orders under way with
+// their weights, for asynq.Config.Queues (not strict priority): create
+// retries, cancels and decisions are picked first most often, but polls
+// keep two picks in seven during a backlog of them.
+func FollowQueues(provider string) map[string]int {
 	return map[string]int{
-		tasks.Queue(provider, tasks.KindCreate):  5,
-		tasks.Queue(provider, tasks.KindPreview): 3,
-		tasks.Queue(provider, tasks.KindPoll):    2,
+		tasks.Queue(provider, tasks.KindCreate): 5,
+		tasks.Queue(provider, tasks.KindPoll):   2,
 	}
 }
 

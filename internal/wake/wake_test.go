@@ -1,0 +1,158 @@
+package wake_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"orderflow/internal/redistest"
+	"orderflow/internal/wake"
+)
+
+const queue = "wq:preview"
+
+// rig is an asynq server on one queue that looks only every second on its
+// own (TaskCheckInterval 1s), with a Waker on its client, and a producer
+// on a client of its own (another process, as far as the Waker knows).
+type rig struct {
+	waker    *wake.Waker
+	producer *redis.Client
+	client   *asynq.Client
+	started  chan time.Time
+	srv      *asynq.Server
+}
+
+func newRig(t *testing.T, s *redistest.Server) *rig {
+	t.Helper()
+	rdb := s.Client(t)
+	w := wake.New([]string{queue}, time.Second)
+	rdb.AddHook(w)
+	if err := w.Start(context.Background(), rdb); err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{waker: w, producer: s.Client(t), started: make(chan time.Time, 100)}
+	r.client = asynq.NewClientFromRedisClient(r.producer)
+	r.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency: 2, Queues: map[string]int{queue: 1},
+		TaskCheckInterval: time.Second, LogLevel: asynq.ErrorLevel, ShutdownTimeout: time.Second,
+	})
+	if err := r.srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+		r.started <- time.Now()
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close(); r.srv.Shutdown() })
+	time.Sleep(200 * time.Millisecond) // the server's first look is under way
+	return r
+}
+
+// pickup enqueues a task, announces it, and returns how long the server
+// took to start it.
+func (r *rig) pickup(t *testing.T, announce bool) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	if _, err := r.client.Enqueue(asynq.NewTask("wake:test", nil), asynq.Queue(queue)); err != nil {
+		t.Fatal(err)
+	}
+	if announce {
+		if err := wake.Announce(context.Background(), r.producer, queue); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case at := <-r.started:
+		return at.Sub(t0)
+	case <-time.After(5 * time.Second):
+		t.Fatal("task not started within 5s")
+		return 0
+	}
+}
+
+func servers(t *testing.T) map[string]func(testing.TB) *redistest.Server {
+	return map[string]func(testing.TB) *redistest.Server{
+		"miniredis": func(tb testing.TB) *redistest.Server { return redistest.Mini(tb) },
+		"redis":     func(tb testing.TB) *redistest.Server { return redistest.Real(tb) },
+	}
+}
+
+// An announced task is started at once by a server that, polling, would
+// look only every second: every pickup at a random phase well under the
+// half second a poll every second averages.
+func TestAnnouncedTaskIsTakenAtOnce(t *testing.T) {
+	for name, start := range servers(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, start(t))
+			var got []time.Duration
+			for range 12 {
+				time.Sleep(time.Duration(rand.Int64N(int64(300 * time.Millisecond))))
+				got = append(got, r.pickup(t, true))
+			}
+			slices.Sort(got)
+			t.Logf("pickups: %v", got)
+			if p := got[len(got)-2]; p > 150*time.Millisecond {
+				t.Fatalf("second-slowest pickup %s, want under 150ms (polling every second would average 500ms)", p)
+			}
+		})
+	}
+}
+
+// Without an announcement a task still starts, at the server's next look
+// (within the wait and a check interval).
+func TestUnannouncedTaskWaitsForTheNextLook(t *testing.T) {
+	r := newRig(t, redistest.Mini(t))
+	if d := r.pickup(t, false); d > 3*time.Second {
+		t.Fatalf("unannounced task started after %s, want within 3s", d)
+	}
+}
+
+// An idle server holding its look costs Redis about one dequeue a second,
+// where polling every 10ms costs a hundred.
+func TestIdleServerWaits(t *testing.T) {
+	s := redistest.Mini(t)
+	rdb := s.Client(t)
+	var dequeues atomic.Int64
+	rdb.AddHook(counter{&dequeues})
+	w := wake.New([]string{queue}, time.Second)
+	rdb.AddHook(w)
+	if err := w.Start(context.Background(), rdb); err != nil {
+		t.Fatal(err)
+	}
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{queue: 1},
+		TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.ErrorLevel, ShutdownTimeout: time.Second})
+	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	w.Close()
+	t0 := time.Now()
+	srv.Shutdown()
+	if d := time.Since(t0); d > 900*time.Millisecond {
+		t.Errorf("shutdown took %s: Close did not release the waiting look", d)
+	}
+	if n := dequeues.Load(); n > 8 {
+		t.Fatalf("%d dequeues in 3s idle at a 10ms check interval, want at most 8", n)
+	}
+}
+
+// counter counts asynq dequeue scripts (4 keys, the first a pending list).
+type counter struct{ n *atomic.Int64 }
+
+func (c counter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (c counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if a := cmd.Args(); len(a) > 3 && (cmd.Name() == "evalsha" || cmd.Name() == "eval") && a[3] == "asynq:{"+queue+"}:pending" {
+			c.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
