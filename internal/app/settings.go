@@ -72,9 +72,10 @@ type Settings struct {
 	CallbackAllowPrivate bool
 	// NotifyConcurrency; zero: the default.
 	NotifyConcurrency int
-	// TaskCheckInterval is TASK_CHECK_INTERVAL: how long an idle asynq
-	// server waits (on average) between looks at its empty queues; it is
-	// most of the latency from submit to the first provider call.
+	// TaskCheckInterval is TASK_CHECK_INTERVAL: the pause of an idle
+	// intake server between two waits for an announced task (package
+	// wake); the other servers look every followCheckInterval or this,
+	// whichever is longer.
 	TaskCheckInterval time.Duration
 	// DelayedTaskCheckInterval is DELAYED_TASK_CHECK_INTERVAL: how often
 	// scheduled and retried tasks (polls, deferrals) that are due are moved

@@ -11,8 +11,10 @@
 // the wait from it. A payload that cannot be decoded, or a task type no
 // handler knows, is archived at once with the reason (asynq.SkipRetry).
 //
-// Within one provider the queues are weighted (Queues): create, then
-// preview, then poll, but not strictly, so polling keeps moving during a
-// create backlog. Each provider has its own queues (and the worker runs a
-// server per provider) so one provider cannot take the other's slots.
+// The preview task goes on to create the order (createInline); a create
+// it cannot finish goes on in a create task. Each provider has its own
+// queues, and the worker runs two servers per provider, so one provider
+// cannot take the other's slots, nor new orders (IntakeQueue) those of
+// orders under way (FollowQueues, weighted: create retries, cancels and
+// decisions, then polls, but not strictly, so polling keeps moving).
 package pipeline
