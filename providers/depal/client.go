@@ -64,7 +64,8 @@ type Config struct {
 	// CancelMethod is the cancel method name; zero means
 	// DefaultCancelMethod ("1688.order.cancel").
 	CancelMethod string
-	// HTTPClient sends the requests; nil means a new http.Client. Its own
+	// HTTPClient sends the requests; nil means a new http.Client on
+	// providers.NewTransport. Its own
 	// Timeout, if any, applies on top of Timeout.
 	HTTPClient *http.Client
 	// Admit, when set, is called right before each request the client
@@ -163,7 +164,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: providers.NewTransport()}
 	}
 	c := &Client{
 		cfg:  cfg,

@@ -73,7 +73,8 @@ type Config struct {
 	Paths Paths
 	// Timeout bounds each request; zero means DefaultTimeout (10 s).
 	Timeout time.Duration
-	// HTTPClient sends the requests; nil means a new http.Client.
+	// HTTPClient sends the requests; nil means a new http.Client on
+	// providers.NewTransport.
 	HTTPClient *http.Client
 	// Admit, when set, is called right before each request beyond the
 	// first of one operation (the further pages of a lookup's listing), so
@@ -182,7 +183,7 @@ func (c *Config) validate() error {
 		c.Timeout = DefaultTimeout
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{}
+		c.HTTPClient = &http.Client{Transport: providers.NewTransport()}
 	}
 	return nil
 }
