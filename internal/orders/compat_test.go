@@ -56,7 +56,7 @@ func TestRecordOfThePreviousReleaseIsRead(t *testing.T) {
 		if got, err := st.FindByProviderOrder(ctx, k.Provider, "3100000000000000042"); err != nil || got != k {
 			t.Fatalf("find by provider order: %v %v", got, err)
 		}
-		doc, _ := rdb.HGet(ctx, RecordKey(k), "doc").Result()
+		doc := readStoredJSON(t, rdb, k, 8)
 		if len(doc) == 0 || strings.Contains(doc, `"parcelStatus"`) {
 			t.Fatalf("written back in the old form: %s", doc)
 		}

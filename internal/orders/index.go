@@ -250,29 +250,26 @@ func (s *Store) listEntries(ctx context.Context, keys []string, args []any, limi
 	return all, more, nil
 }
 
-// getMany reads the records of es in one round trip, skipping those gone.
+// getMany reads the records of es in one round trip (two when some are
+// of an earlier release's form), skipping those gone.
 func (s *Store) getMany(ctx context.Context, es []entry) ([]*Record, error) {
 	if len(es) == 0 {
 		return nil, nil
 	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, len(es))
+	ks := make([]Key, len(es))
 	for i, e := range es {
-		cmds[i] = pipe.HGet(ctx, RecordKey(e.key), "doc")
+		ks[i] = e.key
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	vals, err := s.readStored(ctx, ks)
+	if err != nil {
 		return nil, fmt.Errorf("orders: list: %w", err)
 	}
 	out := make([]*Record, 0, len(es))
-	for i, c := range cmds {
-		doc, err := c.Result()
-		if errors.Is(err, redis.Nil) {
+	for i, v := range vals {
+		if v == nil {
 			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("orders: list: %w", err)
-		}
-		r, err := decodeRecord(es[i].key, doc)
+		r, err := decodeRecord(ks[i], *v)
 		if err != nil {
 			return nil, err
 		}

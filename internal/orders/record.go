@@ -1,6 +1,6 @@
 // Package orders keeps orderflow's order records and its event stream in
-// Redis. A record is one JSON document per order (provider + outOrderId);
-// every change of state is written together with its event on the
+// Redis. A record is one JSON document per order (provider + outOrderId),
+// stored compressed (stored.go); every change of state is written together with its event on the
 // orderflow:events stream in one atomic script, guarded by the record's
 // version so concurrent writers never lose an update.
 package orders

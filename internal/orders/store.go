@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -97,7 +96,8 @@ func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrd
 // the per-state index, the parcel index and the retention in step, all in
 // one atomic step.
 //
-// KEYS[1] -> the record hash (fields v: version, doc: JSON)
+// KEYS[1] -> the record (a string "<version>:<doc>", or a hash {v, doc} of
+// an earlier release, which the write replaces; see stored.go)
 // KEYS[2] -> the event stream
 // KEYS[3] -> the live index hash
 // KEYS[4] -> the live orders by time received (sorted set)
@@ -111,8 +111,8 @@ func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrd
 // provider order keys of its provider order ids (each set to the
 // outOrderId, kept while the order lives, then as long as the record)
 // ARGV[1] -> expected version ("0": the record must not exist)
-// ARGV[2] -> new version
-// ARGV[3] -> record JSON
+// ARGV[2] -> new version (ARGV[3] starts with it)
+// ARGV[3] -> the record as stored ("<new version>:<doc>", encodeRecord)
 // ARGV[4] -> TTL in ms after which the record expires ("0": keep)
 // ARGV[5] -> live index field (and sorted set member)
 // ARGV[6] -> live index value ("": the order ended, remove it from both)
@@ -135,13 +135,20 @@ func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrd
 // builds it from the live index the first time it is read), so a write
 // never starts a partial hash.
 var writeScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], 'v')
-if (cur or '0') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
-if ARGV[4] ~= '0' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local cur = redis.pcall('GETRANGE', KEYS[1], 0, 20)
+if type(cur) == 'table' then
+  -- WRONGTYPE: a hash, as earlier releases wrote the record
+  cur = redis.call('HGET', KEYS[1], 'v') or '0'
+elseif cur == '' then
+  cur = '0'
 else
-  redis.call('PERSIST', KEYS[1])
+  cur = string.match(cur, '^(%d+):') or ''
+end
+if cur ~= ARGV[1] then return 0 end
+if ARGV[4] ~= '0' then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[3])
 end
 if ARGV[6] == '' then
   redis.call('HDEL', KEYS[3], ARGV[5])
@@ -215,34 +222,65 @@ return 1
 
 // Get returns the record for k, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, k Key) (*Record, error) {
-	doc, err := s.rdb.HGet(ctx, RecordKey(k), "doc").Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
+	vals, err := s.readStored(ctx, []Key{k})
 	if err != nil {
 		return nil, fmt.Errorf("orders: get %s: %w", k, err)
 	}
-	return decodeRecord(k, doc)
+	if vals[0] == nil {
+		return nil, ErrNotFound
+	}
+	return decodeRecord(k, *vals[0])
 }
 
-// decodeRecord reads a record's stored doc (every form ever written) and
-// brings it to today's form.
-func decodeRecord(k Key, doc string) (*Record, error) {
-	var r Record
-	if err := json.Unmarshal([]byte(doc), &r); err != nil {
-		return nil, fmt.Errorf("orders: decode %s: %w", k, err)
+// readStored reads the stored records of ks (nil: no record) in one round
+// trip, whatever their form (see stored.go): a string, or the doc of a
+// hash of an earlier release, read in a second round trip when there is
+// any.
+func (s *Store) readStored(ctx context.Context, ks []Key) ([]*string, error) {
+	out := make([]*string, len(ks))
+	todo := make([]int, len(ks))
+	for i := range todo {
+		todo[i] = i
 	}
-	r.migrate()
-	return &r, nil
-}
-
-// encodeRecord is the doc stored for r.
-func encodeRecord(r *Record) ([]byte, error) {
-	doc, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("orders: encode %s: %w", r.Key(), err)
+	for try := 0; len(todo) > 0; try++ {
+		if try == 4 {
+			return nil, fmt.Errorf("read %s: the record changed form under every read", ks[todo[0]])
+		}
+		var c redis.Cmdable = s.rdb
+		var pipe redis.Pipeliner
+		if len(todo) > 1 {
+			pipe = s.rdb.Pipeline()
+			c = pipe
+		}
+		cmds := make([]*redis.StringCmd, len(todo))
+		for j, i := range todo {
+			if try%2 == 0 {
+				cmds[j] = c.Get(ctx, RecordKey(ks[i]))
+			} else {
+				cmds[j] = c.HGet(ctx, RecordKey(ks[i]), "doc")
+			}
+		}
+		if pipe != nil {
+			_, _ = pipe.Exec(ctx) // each command's own error is looked at below
+		}
+		var again []int
+		for j, i := range todo {
+			v, err := cmds[j].Result()
+			switch {
+			case err == nil:
+				out[i] = &v
+			case errors.Is(err, redis.Nil):
+			case redis.HasErrorPrefix(err, "WRONGTYPE"):
+				// A hash of an earlier release (or, read as one, a record
+				// rewritten as a string meanwhile): read it the other way.
+				again = append(again, i)
+			default:
+				return nil, err
+			}
+		}
+		todo = again
 	}
-	return doc, nil
+	return out, nil
 }
 
 // Create stores a new record in state received (with its event) unless one
