@@ -38,8 +38,9 @@ type MemoryResult struct {
 	// scheduled (an hour out), asynq's task included. Ended: per order
 	// completed and retained, its events included.
 	InFlight, Ended float64
-	// RecordEncoding is OBJECT ENCODING of an order record (hashtable or
-	// listpack).
+	// RecordEncoding is the type and OBJECT ENCODING of an order record
+	// ("string raw"; "hash hashtable" or "hash listpack" in the previous
+	// release's form).
 	RecordEncoding string
 }
 
@@ -134,8 +135,8 @@ func (e *env) memoryPerOrder(ctx context.Context, prefix string, ended bool) (fl
 	}
 	enc := ""
 	for _, sh := range shapes {
-		if strings.HasPrefix(sh.Shape, "orderflow:order:") && sh.Type == "hash" {
-			enc = sh.Encoding
+		if strings.HasPrefix(sh.Shape, "orderflow:order:") {
+			enc = sh.Type + " " + sh.Encoding
 		}
 	}
 	e.log.Info("memory by key shape", "ended", ended, "orders", len(reqs), "shapes", fmtShapes(shapes, len(reqs)))

@@ -57,27 +57,34 @@ func parseEpoch(cmd *redis.Cmd) (time.Time, error) {
 }
 
 // GetWithEpoch is Get and Epoch in one round trip: what a step that may
-// soon need to trust a provider's "not found" reads first.
+// soon need to trust a provider's "not found" reads first. (A record of an
+// earlier release's form takes Get's second round trip.)
 func (s *Store) GetWithEpoch(ctx context.Context, k Key) (*Record, time.Time, error) {
 	keys, args := []string{epochKey}, []any{s.cfg.Now().UnixMilli()}
 	pipe := s.rdb.Pipeline()
-	doc := pipe.HGet(ctx, RecordKey(k), "doc")
+	stored := pipe.Get(ctx, RecordKey(k))
 	since := epochScript.EvalSha(ctx, pipe, keys, args...)
 	_, _ = pipe.Exec(ctx) // each command's own error is read below
 	if redis.HasErrorPrefix(since.Err(), "NOSCRIPT") {
 		since = epochScript.Run(ctx, s.rdb, keys, args...)
 	}
-	d, err := doc.Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, time.Time{}, ErrNotFound
-	}
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("orders: get %s: %w", k, err)
-	}
-	r, err := decodeRecord(k, d)
+	epoch, err := parseEpoch(since)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	epoch, err := parseEpoch(since)
-	return r, epoch, err
+	v, err := stored.Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, time.Time{}, ErrNotFound
+	case redis.HasErrorPrefix(err, "WRONGTYPE"):
+		r, err := s.Get(ctx, k)
+		return r, epoch, err
+	case err != nil:
+		return nil, time.Time{}, fmt.Errorf("orders: get %s: %w", k, err)
+	}
+	r, err := decodeRecord(k, v)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return r, epoch, nil
 }

@@ -55,3 +55,19 @@ func TestGetWithEpoch(t *testing.T) {
 		t.Fatalf("missing record: %v, want ErrNotFound", err)
 	}
 }
+
+// A record in the previous release's form (a hash) is read by
+// GetWithEpoch too.
+func TestGetWithEpochReadsTheOldForm(t *testing.T) {
+	srv := redistest.Mini(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	doc := `{"version":1,"provider":"depal","outOrderId":"ep-old","request":{"provider":"depal","outOrderId":"ep-old"},"state":"received","receivedAt":"2026-11-30T10:00:00Z","history":[{"state":"received","at":"2026-11-30T10:00:00Z"}]}`
+	if err := rdb.HSet(ctx, "orderflow:order:depal:ep-old", "v", "1", "doc", doc).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := NewStore(rdb, Config{}).GetWithEpoch(ctx, Key{Provider: providers.Depal, OutOrderID: "ep-old"})
+	if err != nil || r.Version != 1 || r.State != providers.StateReceived {
+		t.Fatalf("old-form record: %+v, %v", r, err)
+	}
+}
