@@ -59,6 +59,10 @@ type Config struct {
 	// servers look at least every followCheckInterval.
 	TaskCheckInterval        time.Duration
 	DelayedTaskCheckInterval time.Duration
+	// FollowCheckInterval is how often the servers that are not intake
+	// servers look at their empty queues at most; zero: 200ms (test rigs
+	// that move orders in a fraction of a second set less).
+	FollowCheckInterval time.Duration
 	// SweepInterval is how often the worker looks for orders past their
 	// deadline; zero: 30s.
 	SweepInterval time.Duration
@@ -170,7 +174,10 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w.waker = wake.New(intake, IntakeWait)
 	rdb.AddHook(w.waker)
-	follow := max(cfg.TaskCheckInterval, followCheckInterval)
+	if cfg.FollowCheckInterval <= 0 {
+		cfg.FollowCheckInterval = followCheckInterval
+	}
+	follow := max(cfg.TaskCheckInterval, cfg.FollowCheckInterval)
 	// Due retries of previews and callbacks wait a second at most for the
 	// forwarder (their backoff is a second or more); due polls and create
 	// retries DelayedTaskCheckInterval.
@@ -213,8 +220,8 @@ func New(cfg Config) (*Worker, error) {
 // deferred preview coming due in another pod) waits for an idle worker.
 const IntakeWait = time.Second
 
-// followCheckInterval is the least TaskCheckInterval of the servers that
-// are not intake servers: their tasks (polls, retries, cancels, decisions,
+// followCheckInterval is FollowCheckInterval's default, the least
+// TaskCheckInterval of the servers that are not intake servers: their tasks (polls, retries, cancels, decisions,
 // callbacks) are scheduled or come after a step, and a fifth of a second
 // more costs nobody, while every idle look costs Redis a round trip per
 // queue per pod.

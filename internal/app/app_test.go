@@ -39,7 +39,10 @@ func setup(tb testing.TB, srv *redistest.Server) *bundle {
 		PollSchedule:             []time.Duration{100 * time.Millisecond},
 		TaskCheckInterval:        20 * time.Millisecond,
 		DelayedTaskCheckInterval: 100 * time.Millisecond,
-		ShutdownTimeout:          2 * time.Second,
+		// Polls every 100ms: the parcel's trace must not wait 200ms
+		// for a look, or the order completes before it is traced.
+		FollowCheckInterval: 20 * time.Millisecond,
+		ShutdownTimeout:     2 * time.Second,
 	})
 	if err != nil {
 		tb.Fatal(err)
