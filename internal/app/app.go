@@ -56,7 +56,8 @@ type Config struct {
 	// TaskCheckInterval and DelayedTaskCheckInterval are asynq's latency
 	// knobs; zero: 200ms and 1s. TaskCheckInterval is the intake servers'
 	// (the pause between two waits for an announced task); the other
-	// servers look at least every followCheckInterval.
+	// servers look every FollowCheckInterval, or TaskCheckInterval when
+	// longer.
 	TaskCheckInterval        time.Duration
 	DelayedTaskCheckInterval time.Duration
 	// FollowCheckInterval is how often the servers that are not intake
@@ -167,7 +168,7 @@ func New(cfg Config) (*Worker, error) {
 	w.handlers = h
 	// The intake servers (one queue each) wait for announced tasks
 	// instead of looking every TaskCheckInterval (package wake); the
-	// others look at the slower followCheckInterval.
+	// others look at the slower FollowCheckInterval.
 	var intake []string
 	for _, name := range w.ProviderNames() {
 		intake = append(intake, pipeline.IntakeQueue(name))
@@ -221,10 +222,10 @@ func New(cfg Config) (*Worker, error) {
 const IntakeWait = time.Second
 
 // followCheckInterval is FollowCheckInterval's default, the least
-// TaskCheckInterval of the servers that are not intake servers: their tasks (polls, retries, cancels, decisions,
-// callbacks) are scheduled or come after a step, and a fifth of a second
-// more costs nobody, while every idle look costs Redis a round trip per
-// queue per pod.
+// TaskCheckInterval of the servers that are not intake servers: their
+// tasks (polls, retries, cancels, decisions, callbacks) are scheduled or
+// come after a step, and a fifth of a second more costs nobody, while
+// every idle look costs Redis a round trip per queue per pod.
 const followCheckInterval = 200 * time.Millisecond
 
 // intakeSuffix names a provider's intake server among w.servers.
