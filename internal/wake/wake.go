@@ -141,6 +141,10 @@ func (w *Waker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			defer t.Stop()
 			select {
 			case <-ch:
+				// The same script and arguments: the task's lease, which
+				// asynq counted from before the wait, is up to maxWait
+				// shorter than its 30 s (asynq extends leases every few
+				// seconds).
 				return next(ctx, cmd)
 			case <-t.C:
 			case <-w.closed:
