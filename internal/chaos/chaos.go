@@ -501,6 +501,9 @@ func (r *run) chaos(ctx context.Context) error {
 		case <-ctx.Done():
 			r.res.problem("timeout: %d of %d orders ended; chaos events %d kills, %d redis restarts",
 				len(ended), len(batch), r.res.Kills, r.res.RedisRestarts)
+			for _, l := range r.stuck(context.WithoutCancel(ctx), st, insp, batch, ended) {
+				r.res.problem("not ended: %s", l)
+			}
 			return r.finish(context.WithoutCancel(ctx), rdb, st, batch, ended)
 		case <-events.C:
 			if err := r.event(len(ended), len(batch)); err != nil {
@@ -521,6 +524,39 @@ func (r *run) chaos(ctx context.Context) error {
 	}
 	r.progress(ended, len(batch))
 	return r.finish(ctx, rdb, st, batch, ended)
+}
+
+// stuck describes (up to 10 of) the orders not ended: the record's state,
+// error and create counts, and the order's tasks with their state, retries
+// and last error, so a run that timed out says where it stopped.
+func (r *run) stuck(ctx context.Context, st *orders.Store, insp *asynq.Inspector, batch []testkit.Planned, ended map[orders.Key]*orders.Record) []string {
+	var out []string
+	for _, p := range batch {
+		k := p.Key()
+		if ended[k] != nil {
+			continue
+		}
+		if len(out) == 10 {
+			out = append(out, "…")
+			break
+		}
+		line := k.String()
+		rec, err := st.Get(ctx, k)
+		if err != nil {
+			out = append(out, line+fmt.Sprintf(": record: %v", err))
+			continue
+		}
+		line += fmt.Sprintf(": %s, error %+v, create attempts %d, failures %d, poll seq %d", rec.State, rec.Error,
+			rec.CreateAttempts, rec.CreateFailures, rec.PollSeq)
+		for _, t := range pipeline.OrderTasks(rec) {
+			if info, err := insp.GetTaskInfo(t.Queue, t.ID); err == nil {
+				line += fmt.Sprintf("; task %s %s (retried %d, next %s, last error %q)", t.ID, info.State, info.Retried,
+					info.NextProcessAt.Format(time.TimeOnly), info.LastErr)
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // eventsDone: the required chaos happened (at least one kill, every

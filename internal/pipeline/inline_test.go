@@ -192,3 +192,44 @@ func TestInlineCreateAfterARedisChangeWaits(t *testing.T) {
 	}
 	b.wantOne(t, k)
 }
+
+// The repair sweep leaves alone a previewed order whose preview task is
+// still there (running its create, or to run again): a create task beside
+// it could send a second create while the first is in flight. Once the
+// preview task is gone, the lost create is re-queued.
+func TestRepairSweepLeavesAnInlineCreateAlone(t *testing.T) {
+	b := setupOnce(t, redistest.Mini(t), nil)
+	b.h.stageCreate = false
+	req := onceOrder("in-repair", 1)
+	k := orderKey(req)
+	// As a preview task that wrote previewed and then took long over its
+	// create leaves it: the record previewed, the preview task active
+	// (here: still queued), no create task.
+	if _, _, err := b.st.Create(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.Update(context.Background(), k, func(r *orders.Record) error {
+		r.Quote = &providers.Quote{Total: 1000}
+		r.Apply(providers.EventPreviewed, b.clock.Now(), "")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	step, _ := PreviewStep(req)
+	if _, err := b.client.Enqueue(step.Task); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(time.Minute)
+	if n, err := b.h.SweepRepairs(context.Background()); err != nil || n != 0 {
+		t.Fatalf("sweep re-queued %d (%v); want 0 while the preview task holds the create", n, err)
+	}
+	if queuedIn(b.insp, newCreateTask(k)) {
+		t.Fatal("a create task was queued beside the preview task")
+	}
+	if err := b.insp.DeleteTask(step.Queue, step.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.h.SweepRepairs(context.Background()); err != nil || n != 1 || !queuedIn(b.insp, newCreateTask(k)) {
+		t.Fatalf("sweep re-queued %d (%v); want the create task once the preview task is gone", n, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"orderflow/internal/orders"
 	"orderflow/providers"
+	"orderflow/tasks"
 )
 
 // sweepBatch bounds the orders one deadline sweep looks at.
@@ -70,6 +71,12 @@ func (h *Handlers) SweepRepairs(ctx context.Context) (int, error) {
 		if r.Terminal() || h.cfg.Store.Now().Sub(r.UpdatedAt) < repairQuiet {
 			continue
 		}
+		if held, err := h.previewHolds(r); err != nil || held {
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
 		for _, s := range h.expectedSteps(r) {
 			_, err := h.cfg.Inspector.GetTaskInfo(s.Queue, s.ID)
 			if err == nil {
@@ -90,6 +97,27 @@ func (h *Handlers) SweepRepairs(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// previewHolds reports whether an order not yet created still has its
+// preview task (running, or to run again): that task takes the create step
+// itself (createInline), so a create task queued beside it could send a
+// second create while the first is in flight (a slow lookup over several
+// pages outlasts repairQuiet). A killed worker's preview task comes back
+// when its lease expires, and hands over to a create task then.
+func (h *Handlers) previewHolds(r *orders.Record) (bool, error) {
+	if len(r.ProviderOrderIDs) > 0 || r.State != providers.StatePreviewed {
+		return false, nil
+	}
+	k := r.Key()
+	_, err := h.cfg.Inspector.GetTaskInfo(IntakeQueue(k.Provider), TaskID(tasks.TypePreview, k))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return false, nil
+	}
+	return false, err
 }
 
 // expectedSteps are the tasks a live order must have queued in its state.
