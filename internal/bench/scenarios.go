@@ -295,7 +295,8 @@ func (e *env) overhead(ctx context.Context, rep *Report) error {
 	e.log.Info("overhead tasks", "preview", cnt.preview.Load(), "create", cnt.create.Load(), "orders", len(reqs))
 
 	// Baseline: the same number of tasks, already enqueued in the same
-	// queues, through no-op handlers on one server per provider.
+	// queues (half preview, half create), through no-op handlers on the
+	// servers app.New runs (noopServers).
 	if err := e.flush(ctx); err != nil {
 		return err
 	}
