@@ -211,4 +211,9 @@ func TestSubmitAnswersPerOrderWhenRedisFails(t *testing.T) {
 	if code, out := do(t, "POST", ts.URL+"/v1/orders", "", one); code != http.StatusServiceUnavailable || !bytes.Contains(out, []byte(`"outcome":"unavailable"`)) {
 		t.Fatalf("with Redis down: %d %s, want 503 with per-order answers", code, out)
 	}
+	// Redis back (empty), so the worker's shutdown does not ride out a dead
+	// server command by command (40 s of this test's 67).
+	if err := srv.Mini.Restart(); err != nil {
+		t.Fatal(err)
+	}
 }
