@@ -390,14 +390,10 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 	if rec.Terminal() {
 		return nil
 	}
-	// The first poll follows the schedule; it comes at once only when the
-	// answer stated no total (Depal's create does not), since the price
-	// guard needs one before the order can be paid.
-	first := h.wait(0)
-	if pl.Total <= 0 {
-		first = 0
-	}
-	return h.enqueue(ctx, newPollTask(j.key, 0, first))
+	// The first poll comes at once: the create's answer may state no total
+	// (Depal's does not) for the price guard, and a provider's push sent
+	// while the create was answering found no poll to run sooner.
+	return h.enqueue(ctx, newPollTask(j.key, 0, 0))
 }
 
 // missingLines compares the lines the provider's orders hold with the
