@@ -88,10 +88,7 @@ func TestInlineCreateDeferredGoesOnInACreateTask(t *testing.T) {
 	})
 	b.h.stageCreate = false
 	req := onceOrder("in-defer", 1)
-	step, _ := PreviewStep(req)
-	if err := b.h.ProcessTask(context.Background(), step.Task); err != nil {
-		t.Fatalf("preview task: %v, want done (the create handed over)", err)
-	}
+	b.previewHandsOver(t, req)
 	k := orderKey(req)
 	if r := b.get(t, k); r.State != providers.StatePreviewed || r.CreateAttempts != 0 {
 		t.Fatalf("record %s with %d attempts, want previewed with none sent", r.State, r.CreateAttempts)
@@ -118,10 +115,7 @@ func TestInlineCreateUnknownOutcomeIsReconciled(t *testing.T) {
 	b.h.stageCreate = false
 	req := onceOrder("in-lost", 1)
 	b.fake.SetPlan(req.OutOrderID, fakeprovider.Plan{DropCreates: 1})
-	step, _ := PreviewStep(req)
-	if err := b.h.ProcessTask(context.Background(), step.Task); err != nil {
-		t.Fatalf("preview task: %v, want done (the create handed over)", err)
-	}
+	b.previewHandsOver(t, req)
 	k := orderKey(req)
 	if r := b.get(t, k); r.State != providers.StatePreviewed || r.CreateAttempts != 1 || r.CreateFailures != 1 {
 		t.Fatalf("record %s, %d attempts, %d failures; want previewed, 1 sent, 1 failed", r.State, r.CreateAttempts, r.CreateFailures)
@@ -135,6 +129,16 @@ func TestInlineCreateUnknownOutcomeIsReconciled(t *testing.T) {
 	b.wantOne(t, k)
 	if n := b.fake.Calls("create"); n != 1 {
 		t.Fatalf("%d creates sent, want 1", n)
+	}
+}
+
+// previewHandsOver runs the order's preview task, which must end done:
+// its create finished or handed over to a create task.
+func (b *onceBundle) previewHandsOver(t *testing.T, req providers.OrderRequest) {
+	t.Helper()
+	step, _ := PreviewStep(req)
+	if err := b.h.ProcessTask(context.Background(), step.Task); err != nil {
+		t.Fatalf("preview task: %v, want done (the create handed over)", err)
 	}
 }
 
@@ -164,10 +168,7 @@ func TestInlineCreateAfterARedisChangeWaits(t *testing.T) {
 	if err := srv.Client(t).HSet(context.Background(), "orderflow:redis-epoch", "run", "an-earlier-server", "since", "1").Err(); err != nil {
 		t.Fatal(err)
 	}
-	step, _ := PreviewStep(req)
-	if err := b.h.ProcessTask(context.Background(), step.Task); err != nil {
-		t.Fatalf("preview task: %v, want done (the create handed over)", err)
-	}
+	b.previewHandsOver(t, req)
 	k := orderKey(req)
 	if n := b.fake.Calls("create"); n != 0 {
 		t.Fatalf("%d creates sent before the settle window, want 0", n)
