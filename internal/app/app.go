@@ -29,6 +29,10 @@ import (
 type Config struct {
 	// Redis is the connection (asynq.ParseRedisURI of REDIS_URL). Required.
 	Redis asynq.RedisConnOpt
+	// RedisHooks are go-redis hooks added to the worker's client after its
+	// own (package wake's), so that they see what is sent to Redis (the
+	// bench counts round trips with one).
+	RedisHooks []redis.Hook
 	// Providers are the providers this worker serves, already gated
 	// (rate limit, breaker). At least one.
 	Providers map[string]providers.Provider
@@ -169,12 +173,20 @@ func New(cfg Config) (*Worker, error) {
 	// The intake servers (one queue each) wait for announced tasks
 	// instead of looking every TaskCheckInterval (package wake); the
 	// others look at the slower FollowCheckInterval.
-	var intake []string
+	var intake, quiet []string
 	for _, name := range w.ProviderNames() {
 		intake = append(intake, pipeline.IntakeQueue(name))
+		quiet = append(quiet, tasks.Queue(name, tasks.KindCreate))
 	}
 	w.waker = wake.New(intake, IntakeWait)
+	// A follow server's create queue (create retries, cancels, decisions)
+	// is empty most of the time: asked a few times a second, not before
+	// most polls.
+	w.waker.SkipEmpty(quiet, QuietSkip)
 	rdb.AddHook(w.waker)
+	for _, hk := range cfg.RedisHooks {
+		rdb.AddHook(hk)
+	}
 	if cfg.FollowCheckInterval <= 0 {
 		cfg.FollowCheckInterval = followCheckInterval
 	}
@@ -220,6 +232,12 @@ func New(cfg Config) (*Worker, error) {
 // nobody announced (a Go producer's that does not call wake.Announce, a
 // deferred preview coming due in another pod) waits for an idle worker.
 const IntakeWait = time.Second
+
+// QuietSkip is how long a follow server's create queue, found empty, is
+// taken to stay empty unless a task is announced for it (package wake):
+// the most a create retry, cancel or decision nobody announced waits for
+// an idle worker, beyond the check interval.
+const QuietSkip = 500 * time.Millisecond
 
 // followCheckInterval is FollowCheckInterval's default, the least
 // TaskCheckInterval of the servers that are not intake servers: their

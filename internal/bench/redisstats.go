@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,7 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"orderflow/tasks"
 )
 
 // roundTrips is a go-redis hook counting round trips: a command, or a
@@ -21,16 +25,25 @@ import (
 // connection (HELLO and CLIENT commands; orderflow sends no CLIENT
 // command of its own) is not counted: a pool makes it once per connection,
 // not per step.
+//
+// Round trips of polling (an order poll's or parcel trace's: sent by its
+// handler, or asynq's scripts on a poll queue) are also counted apart, so
+// that the cost to created can leave out the first polls that run while
+// other orders are still being created.
 type roundTrips struct {
-	n      atomic.Int64
-	mu     sync.Mutex
-	byName map[string]int64
+	n, polling atomic.Int64
+	mu         sync.Mutex
+	byName     map[string]int64
 }
 
 func newRoundTrips() *roundTrips { return &roundTrips{byName: map[string]int64{}} }
 
-func (c *roundTrips) add(name string) {
+func (c *roundTrips) add(ctx context.Context, name string) {
 	c.n.Add(1)
+	if id, ok := asynq.GetTaskID(ctx); ok && (strings.HasPrefix(id, tasks.TypePoll+":") || strings.HasPrefix(id, tasks.TypeTrack+":")) ||
+		strings.Contains(name, ":"+tasks.KindPoll+"}:") {
+		c.polling.Add(1)
+	}
 	c.mu.Lock()
 	c.byName[name]++
 	c.mu.Unlock()
@@ -43,7 +56,7 @@ func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next 
 func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if cmd.Name() != "hello" && cmd.Name() != "client" {
-			c.add(cmd.Name())
+			c.add(ctx, scriptName(cmd))
 		}
 		return next(ctx, cmd)
 	}
@@ -55,37 +68,67 @@ func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		names := make([]string, len(cmds))
 		handshake := true
 		for i, cmd := range cmds {
-			names[i] = cmd.Name()
+			names[i] = scriptName(cmd)
 			handshake = handshake && names[i] == "client"
 		}
 		if !handshake {
-			c.add("pipeline(" + strings.Join(names, ",") + ")")
+			c.add(ctx, "pipeline("+strings.Join(names, ",")+")")
 		}
 		return next(ctx, cmds)
 	}
 }
 
+// scriptName names a command for the log; a script by its first key's
+// shape (ids and numbers as #), so that the log tells asynq's dequeue
+// from orderflow's record write.
+func scriptName(cmd redis.Cmder) string {
+	name := cmd.Name()
+	args := cmd.Args()
+	if (name != "evalsha" && name != "eval") || len(args) < 4 || fmt.Sprint(args[2]) == "0" {
+		return name
+	}
+	return name + "[" + keyIDs.ReplaceAllString(fmt.Sprint(args[3]), "#") + "]"
+}
+
+// keyIDs matches the parts of a key that differ between orders and tasks.
+var keyIDs = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f-]{27}|[0-9]+`)
+
 // count is the round trips so far.
 func (c *roundTrips) count() int64 { return c.n.Load() }
 
-// top lists the most frequent round trips, "name count" each, for the
-// log: which commands an order costs.
-func (c *roundTrips) top(n int) []string {
+// snapshot is the counts by name so far.
+func (c *roundTrips) snapshot() map[string]int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	names := make([]string, 0, len(c.byName))
-	for k := range c.byName {
-		names = append(names, k)
+	m := make(map[string]int64, len(c.byName))
+	for k, v := range c.byName {
+		m[k] = v
+	}
+	return m
+}
+
+// top lists the most frequent round trips, "name count" each, for the
+// log: which commands an order costs.
+func (c *roundTrips) top(n int) []string { return c.topSince(nil, n) }
+
+// topSince is top counting from snapshot before.
+func (c *roundTrips) topSince(before map[string]int64, n int) []string {
+	counts := c.snapshot()
+	names := make([]string, 0, len(counts))
+	for k := range counts {
+		if counts[k] -= before[k]; counts[k] > 0 {
+			names = append(names, k)
+		}
 	}
 	sort.Slice(names, func(i, j int) bool {
-		if c.byName[names[i]] != c.byName[names[j]] {
-			return c.byName[names[i]] > c.byName[names[j]]
+		if counts[names[i]] != counts[names[j]] {
+			return counts[names[i]] > counts[names[j]]
 		}
 		return names[i] < names[j]
 	})
 	out := make([]string, 0, n)
 	for _, k := range names[:min(n, len(names))] {
-		out = append(out, fmt.Sprintf("%s %d", k, c.byName[k]))
+		out = append(out, fmt.Sprintf("%s %d", k, counts[k]))
 	}
 	return out
 }

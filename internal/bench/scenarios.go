@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"orderflow/internal/app"
 	"orderflow/internal/gate"
@@ -49,13 +50,15 @@ func clients(s *sim.Sim) (providers.Provider, providers.Provider, error) {
 
 // startWorker starts an in-process worker on the bench's Redis.
 func (e *env) startWorker(ps map[string]providers.Provider, obs pipeline.Observer, poll []time.Duration) (*app.Worker, error) {
-	return e.startWorkerOn(asynq.RedisClientOpt{Addr: e.addr}, ps, obs, poll)
+	return e.startWorkerOn(asynq.RedisClientOpt{Addr: e.addr}, nil, ps, obs, poll)
 }
 
-// startWorkerOn starts an in-process worker connecting with conn.
-func (e *env) startWorkerOn(conn asynq.RedisConnOpt, ps map[string]providers.Provider, obs pipeline.Observer, poll []time.Duration) (*app.Worker, error) {
+// startWorkerOn starts an in-process worker connecting with conn, its
+// client with hooks.
+func (e *env) startWorkerOn(conn asynq.RedisConnOpt, hooks []redis.Hook, ps map[string]providers.Provider, obs pipeline.Observer, poll []time.Duration) (*app.Worker, error) {
 	w, err := app.New(app.Config{
 		Redis:                    conn,
+		RedisHooks:               hooks,
 		Providers:                ps,
 		PollSchedule:             poll,
 		TaskCheckInterval:        taskCheckInterval,
@@ -218,7 +221,7 @@ func shutdownAll(ws []*app.Worker) {
 // taskCounter is a pipeline.Observer counting processed tasks by type and
 // orders reaching created by provider.
 type taskCounter struct {
-	preview, create, poll atomic.Int64
+	preview, create, poll atomic.Int64 // poll: order polls and parcel traces
 	xCreated              atomic.Int64
 	dCreated              atomic.Int64
 	completed             atomic.Int64
@@ -230,7 +233,7 @@ func (c *taskCounter) TaskProcessed(taskType, _ string, _ time.Duration) {
 		c.preview.Add(1)
 	case tasks.TypeCreate:
 		c.create.Add(1)
-	case tasks.TypePoll:
+	case tasks.TypePoll, tasks.TypeTrack: // a poll run: of the order, or of its parcel
 		c.poll.Add(1)
 	}
 }

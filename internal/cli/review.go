@@ -116,6 +116,7 @@ func decide(ctx context.Context, s stdio, fs *flag.FlagSet, getenv Getenv, redis
 	if _, err := c.client.EnqueueContext(ctx, step.Task); err != nil {
 		return lookupFailed(s, c, err)
 	}
+	_ = c.store.Announce(ctx, step.Queue) // best effort: unannounced, it waits up to a second
 	ans, err := awaitAnswer(ctx, c.insp, step, *df.wait)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

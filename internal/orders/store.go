@@ -129,7 +129,16 @@ func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrd
 // ARGV[a+4] -> provider
 // ARGV[a+5] -> the state written
 // ARGV[a+6] -> trim KEYS[6] below this score ("": a live state, keep)
-// Returns 1 when written, 0 on a version mismatch.
+// ARGV[a+7] -> an asynq task to enqueue once written: "p" pending, "s"
+// scheduled, "" (or absent) none; then its hash key, its pending list or
+// the scheduled set, the encoded message, pending_since (unix ns) or
+// process_at (unix s), the task id, the queue, asynq's set of queues, and
+// the Pub/Sub channel to announce the queue on ("": none). It does what
+// asynq's enqueue and schedule scripts do (Task). The task's keys are
+// arguments, not KEYS: orderflow's Redis is not a cluster, and the record
+// keys above stay as they were.
+// Returns 1 when written (and the task enqueued), 2 when written but a
+// task with the id exists (nothing enqueued), 0 on a version mismatch.
 //
 // The counts are kept only once the counts hash exists (countsScript
 // builds it from the live index the first time it is read), so a write
@@ -184,6 +193,18 @@ for i = 8, #KEYS do
     redis.call('SET', KEYS[i], id)
   end
 end
+local t = a + 7
+if ARGV[t] == nil or ARGV[t] == '' then return 1 end
+if redis.call('EXISTS', ARGV[t+1]) == 1 then return 2 end
+if ARGV[t] == 'p' then
+  redis.call('HSET', ARGV[t+1], 'msg', ARGV[t+3], 'state', 'pending', 'pending_since', ARGV[t+4])
+  redis.call('LPUSH', ARGV[t+2], ARGV[t+5])
+else
+  redis.call('HSET', ARGV[t+1], 'msg', ARGV[t+3], 'state', 'scheduled')
+  redis.call('ZADD', ARGV[t+2], ARGV[t+4], ARGV[t+5])
+end
+redis.call('SADD', ARGV[t+7], ARGV[t+6])
+if ARGV[t+8] ~= '' then redis.call('PUBLISH', ARGV[t+8], ARGV[t+6]) end
 return 1
 `)
 
@@ -287,8 +308,17 @@ func (s *Store) readStored(ctx context.Context, ks []Key) ([]*string, error) {
 // exists for the key. It returns the stored record and whether it was
 // created by this call; an existing record is returned as it is.
 func (s *Store) Create(ctx context.Context, req providers.OrderRequest) (*Record, bool, error) {
+	r, created, _, err := s.CreateThen(ctx, req, nil)
+	return r, created, err
+}
+
+// CreateThen is Create, enqueueing task (when not nil) in the same atomic
+// step when it creates the record. queued is false when the record was
+// not created, or when a task with the id already exists: enqueue it the
+// usual way then (an archived task may hold the id).
+func (s *Store) CreateThen(ctx context.Context, req providers.OrderRequest, task *Task) (r *Record, created, queued bool, err error) {
 	now := s.cfg.Now().UTC()
-	r := &Record{
+	r = &Record{
 		Provider:   req.Provider,
 		OutOrderID: req.OutOrderID,
 		Request:    req,
@@ -297,18 +327,18 @@ func (s *Store) Create(ctx context.Context, req providers.OrderRequest) (*Record
 	r.State = providers.StateReceived
 	r.History = []Transition{{State: providers.StateReceived, At: now}}
 	for {
-		ok, err := s.writeEvents(ctx, r, 0, providers.StateUnknown, r.History)
+		n, err := s.writeEvents(ctx, r, 0, providers.StateUnknown, r.History, task)
 		if err != nil {
-			return nil, false, err
+			return nil, false, false, err
 		}
-		if ok {
-			return r, true, nil
+		if n != wroteNot {
+			return r, true, n == wroteQueued, nil
 		}
 		old, err := s.Get(ctx, r.Key())
 		if errors.Is(err, ErrNotFound) {
 			continue // expired between the two calls: try again
 		}
-		return old, false, err
+		return old, false, false, err
 	}
 }
 
@@ -326,6 +356,16 @@ func (s *Store) Update(ctx context.Context, k Key, fn func(r *Record) error) (*R
 // record again; if it changed meanwhile, Update's loop goes on from a
 // fresh read. cur itself is not changed.
 func (s *Store) UpdateFrom(ctx context.Context, k Key, cur *Record, fn func(r *Record) error) (*Record, error) {
+	r, _, err := s.UpdateThen(ctx, k, cur, fn, nil)
+	return r, err
+}
+
+// UpdateThen is UpdateFrom, enqueueing the task then names for the record
+// as fn left it (nil: none) in the same atomic step as the write. queued
+// is false when nothing was written, then gave no task, or a task with
+// its id already exists: enqueue it the usual way then (an archived task
+// may hold the id).
+func (s *Store) UpdateThen(ctx context.Context, k Key, cur *Record, fn func(r *Record) error, then func(r *Record) *Task) (_ *Record, queued bool, _ error) {
 	for try := 0; try < 50; try++ {
 		var r *Record
 		cached := try == 0 && cur != nil && cur.Key() == k
@@ -334,7 +374,7 @@ func (s *Store) UpdateFrom(ctx context.Context, k Key, cur *Record, fn func(r *R
 		} else {
 			var err error
 			if r, err = s.Get(ctx, k); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 		prev, from := r.Version, r.State
@@ -344,22 +384,26 @@ func (s *Store) UpdateFrom(ctx context.Context, k Key, cur *Record, fn func(r *R
 				continue // "nothing to do" is decided on the stored record, not a copy
 			}
 			if errors.Is(err, ErrNoChange) {
-				return r, nil
+				return r, false, nil
 			}
-			return r, err
+			return r, false, err
 		}
 		if err := checkMoves(from, r.History[hist:]); err != nil {
-			return nil, fmt.Errorf("orders: update %s: %w", k, err)
+			return nil, false, fmt.Errorf("orders: update %s: %w", k, err)
 		}
-		ok, err := s.writeEvents(ctx, r, prev, from, r.History[hist:])
+		var task *Task
+		if then != nil {
+			task = then(r)
+		}
+		n, err := s.writeEvents(ctx, r, prev, from, r.History[hist:], task)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if ok {
-			return r, nil
+		if n != wroteNot {
+			return r, n == wroteQueued && task != nil, nil
 		}
 	}
-	return nil, fmt.Errorf("orders: update %s: %w", k, ErrConflict)
+	return nil, false, fmt.Errorf("orders: update %s: %w", k, ErrConflict)
 }
 
 // checkMoves refuses a write whose new history entries make a move the
@@ -410,14 +454,24 @@ func StateKey(provider string, st providers.State) string {
 
 func parcelKey(provider, billNo string) string { return parcelPrefix + provider + ":" + billNo }
 
-func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from providers.State, events []Transition) (bool, error) {
+// writeScript's answers.
+const (
+	wroteNot    = 0 // version mismatch: nothing written
+	wroteQueued = 1 // written, and the task (if any) enqueued
+	wroteHeld   = 2 // written; a task with the id exists, nothing enqueued
+)
+
+// writeEvents writes r over version prev (from: the state before), with
+// its new history entries events and, once written, task (nil: none).
+// It answers wroteNot, wroteQueued or wroteHeld.
+func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from providers.State, events []Transition, task *Task) (int, error) {
 	r.migrate()
 	r.Version = prev + 1
 	now := s.cfg.Now().UTC()
 	r.UpdatedAt = now
 	doc, err := encodeRecord(r)
 	if err != nil {
-		return false, err
+		return wroteNot, err
 	}
 	ttl, live := "0", string(r.State)
 	if r.Terminal() {
@@ -439,6 +493,7 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 		trim = strconv.FormatInt(now.Add(-s.cfg.Retention).UnixMilli(), 10)
 	}
 	args = append(args, string(from), fromLive, now.UnixMilli(), r.OutOrderID, r.Provider, string(r.State), trim)
+	args = append(args, task.argv()...)
 	to := StateKey(r.Provider, r.State)
 	before := to
 	if from != providers.StateUnknown {
@@ -455,9 +510,12 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 	}
 	n, err := writeScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
-		return false, fmt.Errorf("orders: write %s: %w", r.Key(), err)
+		return wroteNot, fmt.Errorf("orders: write %s: %w", r.Key(), err)
 	}
-	return n == 1, nil
+	if n != wroteNot && n != wroteQueued && n != wroteHeld {
+		return wroteNot, fmt.Errorf("orders: write %s: the script answered %d", r.Key(), n)
+	}
+	return n, nil
 }
 
 // Live returns every order that has not ended, with its state. It reads

@@ -55,9 +55,11 @@ func RequestCancel(ctx context.Context, st *orders.Store, enq Enqueuer, insp Tas
 	case awaitsReview(rec):
 		return rec, CancelAwaitsReview, nil
 	}
-	if err := Enqueue(ctx, enq, insp, NewCancelTask(k)); err != nil {
+	step := NewCancelTask(k)
+	if err := Enqueue(ctx, enq, insp, step); err != nil {
 		return rec, "", err
 	}
+	_ = st.Announce(ctx, step.Queue) // best effort: unannounced, it waits up to a second
 	return rec, CancelQueued, nil
 }
 

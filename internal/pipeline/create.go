@@ -345,7 +345,14 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 		source = "lookup"
 	}
 	var cancel bool
-	rec, err := h.update(ctx, j, func(r *orders.Record) error {
+	// The first poll comes at once, enqueued with the write: the create's
+	// answer may state no total (Depal's does not) for the price guard,
+	// and a provider's push sent while the create was answering found no
+	// poll to run sooner.
+	firstPoll := func(r *orders.Record) (Step, bool) {
+		return newPollTask(j.key, r.PollSeq, 0), !r.Terminal()
+	}
+	rec, err := h.updateThen(ctx, j, func(r *orders.Record) error {
 		if len(r.ProviderOrderIDs) > 0 {
 			return orders.ErrNoChange
 		}
@@ -377,23 +384,15 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 		// An upstream's cancel that waited for the provider order.
 		cancel = cancel || r.CancelRequested
 		return nil
-	})
+	}, firstPoll)
 	if err != nil {
 		return err
 	}
 	if cancel {
 		j.log.Warn("cancelling at the provider", "for", rec.CancelFor, "providerOrderIds", pl.OrderIDs)
-		if err := h.enqueue(ctx, NewCancelTask(j.key)); err != nil {
-			return err
-		}
+		return h.enqueue(ctx, NewCancelTask(j.key))
 	}
-	if rec.Terminal() {
-		return nil
-	}
-	// The first poll comes at once: the create's answer may state no total
-	// (Depal's does not) for the price guard, and a provider's push sent
-	// while the create was answering found no poll to run sooner.
-	return h.enqueue(ctx, newPollTask(j.key, 0, 0))
+	return nil
 }
 
 // missingLines compares the lines the provider's orders hold with the

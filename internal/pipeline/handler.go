@@ -223,15 +223,50 @@ func (h *Handlers) newJob(ctx context.Context, t *asynq.Task, k orders.Key) (*jo
 // still guarded by the record's version), so a step does not read the
 // record twice.
 func (h *Handlers) update(ctx context.Context, j *job, fn func(r *orders.Record) error) (*orders.Record, error) {
+	return h.updateThen(ctx, j, fn, nil)
+}
+
+// updateThen is update, then enqueues the step next names for the record
+// written (ok false: none), in the same round trip as the write when it
+// can (orders.Task), else the usual way (Enqueue).
+func (h *Handlers) updateThen(ctx context.Context, j *job, fn func(r *orders.Record) error, next func(r *orders.Record) (Step, bool)) (*orders.Record, error) {
 	k, log := j.key, j.log
 	var from providers.State
 	var hist int
-	r, err := h.cfg.Store.UpdateFrom(ctx, k, j.cur, func(r *orders.Record) error {
-		from, hist = r.State, len(r.History)
+	var step *Step
+	var then func(r *orders.Record) *orders.Task
+	if next != nil {
+		then = func(r *orders.Record) *orders.Task {
+			s, ok := next(r)
+			if !ok {
+				return nil
+			}
+			step = &s
+			t, err := orders.NewTask(s.Task)
+			if err != nil {
+				return nil
+			}
+			return t
+		}
+	}
+	r, queued, err := h.cfg.Store.UpdateThen(ctx, k, j.cur, func(r *orders.Record) error {
+		from, hist, step = r.State, len(r.History), nil
 		return fn(r)
-	})
+	}, then)
 	if err != nil {
 		return r, err
+	}
+	if next != nil && !queued {
+		if step == nil { // nothing written: the step for the record as it is
+			if s, ok := next(r); ok {
+				step = &s
+			}
+		}
+		if step != nil {
+			if err := h.enqueue(ctx, *step); err != nil {
+				return r, err
+			}
+		}
 	}
 	j.cur = r
 	if r.State != from {

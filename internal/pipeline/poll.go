@@ -14,8 +14,9 @@ import (
 // poll fetches the order's status at the provider, records a change,
 // starts parcel tracking once shipped, and schedules the next poll until
 // the order is terminal. Each run is one link of a chain: run seq moves the
-// record's PollSeq to seq+1 and enqueues poll seq+1 before it completes, so
-// a crash leaves either this run to be re-run or its successor queued.
+// record's PollSeq to seq+1 and enqueues poll seq+1 in the same atomic
+// write (orders.Task), so a crash leaves either this run to be re-run or
+// its successor queued.
 func (h *Handlers) poll(ctx context.Context, j *job) error {
 	r, err := h.load(ctx, j)
 	if err != nil || r == nil {
@@ -53,7 +54,7 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 		}
 	}
 	var cancel bool
-	r, err = h.update(ctx, j, func(r *orders.Record) error {
+	r, err = h.updateThen(ctx, j, func(r *orders.Record) error {
 		if r.Terminal() || r.PollSeq != j.seq {
 			return orders.ErrNoChange
 		}
@@ -82,7 +83,7 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 		}
 		r.RawStatus = raw
 		return nil
-	})
+	}, h.nextPollStep)
 	if err != nil || r.Terminal() {
 		return err
 	}
@@ -97,7 +98,7 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 			return err
 		}
 	}
-	return h.nextPoll(ctx, j, r)
+	return nil
 }
 
 // reportedEvent is the event of the provider reporting the order in state
@@ -174,10 +175,19 @@ func (h *Handlers) checkAdoptedLines(r *orders.Record, sts []*providers.OrderSta
 
 // nextPoll enqueues the order's next poll, scheduled by its poll step.
 func (h *Handlers) nextPoll(ctx context.Context, j *job, r *orders.Record) error {
-	if r.Terminal() {
-		return nil
+	if s, ok := h.nextPollStep(r); ok {
+		return h.enqueue(ctx, s)
 	}
-	return h.enqueue(ctx, newPollTask(j.key, r.PollSeq, h.wait(r.PollStep)))
+	return nil
+}
+
+// nextPollStep is the order's next poll, scheduled by its poll step (none
+// for an order that has ended).
+func (h *Handlers) nextPollStep(r *orders.Record) (Step, bool) {
+	if r.Terminal() {
+		return Step{}, false
+	}
+	return newPollTask(r.Key(), r.PollSeq, h.wait(r.PollStep)), true
 }
 
 func (h *Handlers) wait(step int) time.Duration {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"orderflow/internal/orders"
+	"orderflow/internal/wake"
 	"orderflow/providers"
 )
 
@@ -34,7 +35,8 @@ type SubmitResult struct {
 }
 
 // Submit validates an order, records it (state received, once per
-// provider + outOrderId) and enqueues its preview. An order already known
+// provider + outOrderId) and enqueues and announces its preview, in one
+// round trip. An order already known
 // is a duplicate and changes nothing, except that an order still in
 // received gets its preview enqueued again (a no-op when it exists), so a
 // crash between the record and the enqueue loses nothing. The error is for
@@ -44,11 +46,20 @@ func Submit(ctx context.Context, st *orders.Store, enq Enqueuer, insp TaskInspec
 	if err != nil {
 		return SubmitResult{Outcome: Invalid, Err: err}, nil //nolint:nilerr // an invalid order is an answer, not a failure
 	}
-	rec, created, err := st.Create(ctx, req)
+	// The record, the preview and its announcement in one round trip
+	// (unless asynq's enqueue could not be captured: then one each).
+	task, err := orders.NewTask(step.Task)
+	if err == nil {
+		task.Announce = wake.Channel
+	}
+	rec, created, queued, err := st.CreateThen(ctx, req, task)
 	if err != nil {
 		return SubmitResult{}, err
 	}
 	res := SubmitResult{Outcome: Accepted, Record: rec}
+	if queued {
+		return res, nil
+	}
 	if !created {
 		if diff := Differs(&rec.Request, &req); len(diff) > 0 {
 			return SubmitResult{Outcome: Conflict, Record: rec, Err: fmt.Errorf(

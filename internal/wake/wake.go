@@ -46,6 +46,7 @@ func Announce(ctx context.Context, rdb redis.UniversalClient, queue string) erro
 type Waker struct {
 	queues  map[string]bool
 	maxWait time.Duration
+	skip    map[string]*quiet // SkipEmpty's queues
 
 	mu     sync.Mutex
 	gens   map[string]chan struct{} // closed by the queue's next announcement
@@ -59,11 +60,55 @@ type Waker struct {
 // asynq server (a server with several queues probes them in turn, and a
 // wait on one would hold up the others).
 func New(queues []string, maxWait time.Duration) *Waker {
-	w := &Waker{queues: map[string]bool{}, maxWait: maxWait, gens: map[string]chan struct{}{}, closed: make(chan struct{})}
+	w := &Waker{queues: map[string]bool{}, maxWait: maxWait, skip: map[string]*quiet{}, gens: map[string]chan struct{}{}, closed: make(chan struct{})}
 	for _, q := range queues {
 		w.queues[q] = true
 	}
 	return w
+}
+
+// SkipEmpty makes the Waker answer the dequeues of queues, which share
+// their server with others, from memory while they are known to be
+// empty: after a dequeue of one found nothing, the next ones are answered
+// "nothing" without asking Redis until a task is announced for the queue
+// or within (at most maxWait) has passed. A server with a busy queue and a
+// mostly empty one (polls, and create retries, cancels and decisions)
+// then probes the empty one a few times a second instead of before most
+// dequeues of the busy one. Call it before the servers start.
+func (w *Waker) SkipEmpty(queues []string, within time.Duration) {
+	for _, q := range queues {
+		w.skip[q] = &quiet{within: min(within, w.maxWait)}
+	}
+}
+
+// quiet is what a SkipEmpty queue's last dequeue learned.
+type quiet struct {
+	within time.Duration
+	mu     sync.Mutex
+	empty  bool          // the last dequeue asked found nothing
+	at     time.Time     // when it was sent
+	since  chan struct{} // closed by an announcement after it was sent
+}
+
+// skips reports whether q's dequeue may be answered "nothing" from memory.
+func (q *quiet) skips(now time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.empty || now.Sub(q.at) >= q.within {
+		return false
+	}
+	select {
+	case <-q.since:
+		return false
+	default:
+		return true
+	}
+}
+
+func (q *quiet) learn(empty bool, at time.Time, since chan struct{}) {
+	q.mu.Lock()
+	q.empty, q.at, q.since = empty, at, since
+	q.mu.Unlock()
 }
 
 // Start subscribes to Channel on rdb; announcements are heard until Close.
@@ -131,6 +176,16 @@ func (w *Waker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		kind, q := scriptOf(cmd)
 		switch {
+		case kind == dequeue && w.skip[q] != nil:
+			qs, now := w.skip[q], time.Now()
+			if qs.skips(now) {
+				cmd.SetErr(redis.Nil)
+				return redis.Nil
+			}
+			ch := w.next(q) // before the dequeue: an announcement from now on counts
+			err := next(ctx, cmd)
+			qs.learn(errors.Is(err, redis.Nil), now, ch)
+			return err
 		case kind == dequeue && w.queues[q]:
 			ch := w.next(q) // before the dequeue: an announcement from now on counts
 			err := next(ctx, cmd)

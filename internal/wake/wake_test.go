@@ -118,7 +118,7 @@ func TestIdleServerWaits(t *testing.T) {
 	s := redistest.Mini(t)
 	rdb := s.Client(t)
 	var dequeues atomic.Int64
-	rdb.AddHook(counter{&dequeues})
+	rdb.AddHook(counter{&dequeues, queue})
 	w := wake.New([]string{queue}, time.Second)
 	rdb.AddHook(w)
 	if err := w.Start(context.Background(), rdb); err != nil {
@@ -141,8 +141,12 @@ func TestIdleServerWaits(t *testing.T) {
 	}
 }
 
-// counter counts asynq dequeue scripts (4 keys, the first a pending list).
-type counter struct{ n *atomic.Int64 }
+// counter counts asynq dequeue scripts (4 keys, the first a pending list)
+// of queue q.
+type counter struct {
+	n *atomic.Int64
+	q string
+}
 
 func (c counter) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (c counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
@@ -150,9 +154,85 @@ func (c counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 }
 func (c counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if a := cmd.Args(); len(a) > 3 && (cmd.Name() == "evalsha" || cmd.Name() == "eval") && a[3] == "asynq:{"+queue+"}:pending" {
+		if a := cmd.Args(); len(a) > 3 && (cmd.Name() == "evalsha" || cmd.Name() == "eval") && a[3] == "asynq:{"+c.q+"}:pending" {
 			c.n.Add(1)
 		}
 		return next(ctx, cmd)
 	}
+}
+
+// A server's mostly empty queue (SkipEmpty) is asked a few times a second
+// while its busy queue is drained, not before most dequeues; a task put
+// in it by this process is taken at once, one announced by another at
+// once, one nobody announced within the skip window.
+func TestSkipEmptyQueue(t *testing.T) {
+	const busy, quiet = "wq:poll", "wq:create"
+	s := redistest.Mini(t)
+	rdb := s.Client(t)
+	w := wake.New(nil, time.Second)
+	w.SkipEmpty([]string{quiet}, 300*time.Millisecond)
+	rdb.AddHook(w) // outermost: the counter below sees only what is sent
+	var probes, busyDequeues atomic.Int64
+	rdb.AddHook(counter{&probes, quiet})
+	rdb.AddHook(counter{&busyDequeues, busy})
+	if err := w.Start(context.Background(), rdb); err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan string, 1000)
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{quiet: 5, busy: 2},
+		TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.ErrorLevel, ShutdownTimeout: time.Second})
+	if err := srv.Start(asynq.HandlerFunc(func(_ context.Context, t *asynq.Task) error {
+		ran <- t.Type()
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close(); srv.Shutdown() })
+
+	other := asynq.NewClientFromRedisClient(s.Client(t)) // another process, as far as the Waker knows
+	const n = 300
+	for range n {
+		if _, err := other.Enqueue(asynq.NewTask("busy", nil), asynq.Queue(busy)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Now()
+	for range n {
+		select {
+		case <-ran:
+		case <-time.After(20 * time.Second):
+			t.Fatal("busy tasks not run")
+		}
+	}
+	d := time.Since(t0)
+	if p, max := probes.Load(), int64(d/(300*time.Millisecond))+10; p > max {
+		t.Errorf("%d probes of the empty queue while %d busy tasks ran in %s (%d dequeues), want at most %d", p, n, d.Round(time.Millisecond), busyDequeues.Load(), max)
+	}
+
+	take := func(name string, enqueue func() error, within time.Duration) {
+		t.Helper()
+		time.Sleep(100 * time.Millisecond) // the quiet queue known empty again
+		t0 := time.Now()
+		if err := enqueue(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ran:
+			if d := time.Since(t0); d > within {
+				t.Errorf("%s: taken after %s, want within %s", name, d.Round(time.Millisecond), within)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: not taken", name)
+		}
+	}
+	own := asynq.NewClientFromRedisClient(rdb)
+	task := asynq.NewTask("quiet", nil, asynq.Queue(quiet))
+	take("this process's", func() error { _, err := own.Enqueue(task); return err }, 150*time.Millisecond)
+	take("announced", func() error {
+		if _, err := other.Enqueue(task); err != nil {
+			return err
+		}
+		return wake.Announce(context.Background(), s.Client(t), quiet)
+	}, 150*time.Millisecond)
+	take("unannounced", func() error { _, err := other.Enqueue(task); return err }, 600*time.Millisecond)
 }
