@@ -71,8 +71,18 @@ func (h *Handlers) create(ctx context.Context, j *job) error {
 // there (a deferral, a failed or unanswered create) goes on in a create
 // task, whose retries and budget are the create step's own: this run
 // never counts as anyone's last attempt.
+//
+// r is the record as the preview left it, which may not be written yet
+// (j.pending): the create's first write carries it, and what ends
+// without a write writes it here.
 func (h *Handlers) createInline(ctx context.Context, j *job, r *orders.Record) error {
 	err := h.createFrom(context.WithValue(ctx, inlineCreate{}, true), j, r)
+	if ferr := h.flush(ctx, j); ferr != nil {
+		if err != nil {
+			j.log.Warn("create run ended, its preview not written: the preview runs again", "err", err)
+		}
+		return fmt.Errorf("write the preview: %w", ferr)
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, asynq.SkipRetry) {
 		return err // a cancelled run re-runs the preview, which hands over to a create task
 	}

@@ -179,6 +179,11 @@ type job struct {
 	// epoch is the Redis epoch read with the record at epochRead (wall
 	// clock), when it was (see Handlers.epoch).
 	epoch, epochRead time.Time
+	// pending is a change this run made but has not written yet (the
+	// preview's result, written with the create's attempt): the job's
+	// next write applies it first (it reports whether it applied; it
+	// does not once the order has moved on). See Handlers.flush.
+	pending func(r *orders.Record) bool
 }
 
 func (h *Handlers) logger(ctx context.Context, t *asynq.Task, k *orders.Key) *slog.Logger {
@@ -251,11 +256,16 @@ func (h *Handlers) updateThen(ctx context.Context, j *job, fn func(r *orders.Rec
 	}
 	r, queued, err := h.cfg.Store.UpdateThen(ctx, k, j.cur, func(r *orders.Record) error {
 		from, hist, step = r.State, len(r.History), nil
-		return fn(r)
+		applied := j.pending != nil && j.pending(r)
+		if err := fn(r); !errors.Is(err, orders.ErrNoChange) || !applied {
+			return err
+		}
+		return nil // the pending change alone is still a write
 	}, then)
 	if err != nil {
 		return r, err
 	}
+	j.pending = nil // written, or no longer applies
 	if next != nil && !queued {
 		if step == nil { // nothing written: the step for the record as it is
 			if s, ok := next(r); ok {
@@ -280,6 +290,15 @@ func (h *Handlers) updateThen(ctx context.Context, j *job, fn func(r *orders.Rec
 		return r, h.notifyLater(ctx, r)
 	}
 	return r, nil
+}
+
+// flush writes the job's pending change, if any is left.
+func (h *Handlers) flush(ctx context.Context, j *job) error {
+	if j.pending == nil {
+		return nil
+	}
+	_, err := h.update(ctx, j, func(*orders.Record) error { return orders.ErrNoChange })
+	return err
 }
 
 // enqueue enqueues a follow-up step (see Enqueue).

@@ -225,3 +225,46 @@ func TestRepairSweepLeavesAnInlineCreateAlone(t *testing.T) {
 		t.Fatalf("sweep re-queued %d (%v); want the create task once the preview task is gone", n, err)
 	}
 }
+
+// The preview's quote is written with the create's attempt, one write
+// instead of two: the record goes received -> previewed -> created in
+// two writes of the preview task. When the create ends without a write
+// of its own (its lookup deferred), the quote is written on its own, and
+// a create task goes on from it.
+func TestInlinePreviewIsWrittenWithTheAttempt(t *testing.T) {
+	b := setupOnce(t, redistest.Mini(t), nil)
+	b.h.stageCreate = false
+	req := onceOrder("in-one-write", 1)
+	b.previewHandsOver(t, req)
+	k := orderKey(req)
+	r := b.get(t, k)
+	var states []providers.State
+	for _, h := range r.History {
+		states = append(states, h.State)
+	}
+	if r.State != providers.StateCreated || r.Version != 3 || r.Quote == nil || r.CreateAttempts != 1 {
+		t.Fatalf("record %s version %d quote %v attempts %d; want created at version 3 (submit, quote with the attempt, created)",
+			r.State, r.Version, r.Quote, r.CreateAttempts)
+	}
+	if len(states) != 3 || states[0] != providers.StateReceived || states[1] != providers.StatePreviewed || states[2] != providers.StateCreated {
+		t.Fatalf("history %v, want received, previewed, created", states)
+	}
+
+	req = onceOrder("in-lookup-deferred", 1)
+	b.fake.SetPlan(req.OutOrderID, fakeprovider.Plan{LookupErr: &providers.DeferError{Reason: "quota", Wait: 2 * time.Second}})
+	b.previewHandsOver(t, req)
+	k = orderKey(req)
+	r = b.get(t, k)
+	if r.State != providers.StatePreviewed || r.Quote == nil || r.CreateAttempts != 0 || r.Version != 2 {
+		t.Fatalf("record %s version %d quote %v attempts %d; want previewed with its quote at version 2, nothing sent",
+			r.State, r.Version, r.Quote, r.CreateAttempts)
+	}
+	if !queuedIn(b.insp, newCreateTask(k)) {
+		t.Fatal("no create task took over")
+	}
+	b.fake.SetPlan(req.OutOrderID, fakeprovider.Plan{})
+	if err := b.create(k); err != nil {
+		t.Fatal(err)
+	}
+	b.wantOne(t, k)
+}

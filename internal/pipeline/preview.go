@@ -69,7 +69,7 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return h.callFailed(ctx, j, "preview", err)
 	}
-	r, err = h.update(ctx, j, func(r *orders.Record) error {
+	priced := func(r *orders.Record) error {
 		if r.State != providers.StateReceived {
 			return orders.ErrNoChange
 		}
@@ -83,17 +83,18 @@ func (h *Handlers) preview(ctx context.Context, t *asynq.Task) error {
 		}
 		r.Apply(providers.EventPreviewed, now, "")
 		return nil
-	})
-	if err != nil {
+	}
+	if next := r.Clone(); !h.stageCreate && priced(next) == nil && next.State == providers.StatePreviewed {
+		// The create follows at once: the quote is written with its
+		// attempt (or whatever it comes to), one write instead of two.
+		j.pending = func(r *orders.Record) bool { return priced(r) == nil }
+		return h.createInline(ctx, j, next)
+	}
+	r, err = h.update(ctx, j, priced)
+	if err != nil || r.State != providers.StatePreviewed {
 		return err
 	}
-	if r.State != providers.StatePreviewed {
-		return nil
-	}
-	if h.stageCreate {
-		return h.enqueue(ctx, newCreateTask(k))
-	}
-	return h.createInline(ctx, j, r)
+	return h.enqueue(ctx, newCreateTask(k)) // staged (tests)
 }
 
 // quoteRefused is the price guard on a quote: a zero or missing total
