@@ -332,7 +332,7 @@ func (s *Store) CreateThen(ctx context.Context, req providers.OrderRequest, task
 			return nil, false, false, err
 		}
 		if n != wroteNot {
-			return r, true, n == wroteQueued, nil
+			return r, true, n == wroteQueued && task != nil, nil
 		}
 		old, err := s.Get(ctx, r.Key())
 		if errors.Is(err, ErrNotFound) {

@@ -140,16 +140,17 @@ func TestTaskCaptureRefusesOtherScripts(t *testing.T) {
 }
 
 // TestRecordOnlyWritesIgnoreTasks: a write without a task (every caller
-// before Task existed) answers as before.
+// before Task existed, and one whose task could not be captured) answers
+// as before and reports nothing queued, so the caller enqueues.
 func TestRecordOnlyWritesIgnoreTasks(t *testing.T) {
 	srv := redistest.Mini(t)
 	st := NewStore(srv.Client(t), Config{})
 	ctx := context.Background()
-	r, created, err := st.Create(ctx, sampleRequest("N-1"))
-	if err != nil || !created {
-		t.Fatal(created, err)
+	r, created, queued, err := st.CreateThen(ctx, sampleRequest("N-1"), nil)
+	if err != nil || !created || queued {
+		t.Fatalf("CreateThen without task = created %v, queued %v, %v; want created, nothing queued", created, queued, err)
 	}
-	r, queued, err := st.UpdateThen(ctx, r.Key(), r, func(r *Record) error { r.State = providers.StateReceived; return nil }, nil)
+	r, queued, err = st.UpdateThen(ctx, r.Key(), r, func(r *Record) error { r.State = providers.StateReceived; return nil }, nil)
 	if err != nil || queued || r.Version != 2 {
 		t.Fatalf("UpdateThen without task = queued %v, version %d, %v", queued, r.Version, err)
 	}

@@ -36,11 +36,10 @@ type SubmitResult struct {
 
 // Submit validates an order, records it (state received, once per
 // provider + outOrderId) and enqueues and announces its preview, in one
-// round trip. An order already known
-// is a duplicate and changes nothing, except that an order still in
-// received gets its preview enqueued again (a no-op when it exists), so a
-// crash between the record and the enqueue loses nothing. The error is for
-// Redis trouble only.
+// round trip. An order already known is a duplicate and changes nothing,
+// except that an order still in received gets its preview enqueued again
+// (a no-op when it exists), so a preview lost (say, with its queue) is
+// put back by resubmitting. The error is for Redis trouble only.
 func Submit(ctx context.Context, st *orders.Store, enq Enqueuer, insp TaskInspector, req providers.OrderRequest) (SubmitResult, error) {
 	step, err := PreviewStep(req)
 	if err != nil {
