@@ -117,3 +117,47 @@ func TestSubmitIsOneRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// TestPollRunWritesWithItsSuccessor: a poll run reads the record and
+// writes it with the next poll in one script: two round trips of its own
+// (the provider call aside), and the successor is there as soon as the
+// write is.
+func TestPollRunWritesWithItsSuccessor(t *testing.T) {
+	srv := redistest.Mini(t)
+	rdb := srv.Client(t)
+	cnt := &countCmds{}
+	rdb.AddHook(cnt)
+	b := setupOnce(t, srv, nil)
+	h, err := New(Config{Store: orders.NewStore(rdb, orders.Config{Now: b.clock.Now}),
+		Providers: map[string]providers.Provider{providers.Depal: b.fake},
+		Enqueuer:  asynq.NewClientFromRedisClient(rdb), Inspector: asynq.NewInspectorFromRedisClient(rdb)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := onceOrder("poll-rt", 1)
+	step, _ := PreviewStep(req)
+	if err := h.ProcessTask(context.Background(), step.Task); err != nil {
+		t.Fatal(err)
+	}
+	k := orderKey(req)
+	if r := b.get(t, k); r.State != providers.StateCreated {
+		t.Fatalf("after the preview task: %s, want created", r.State)
+	}
+	first := newPollTask(k, 0, 0)
+	if !queuedIn(b.insp, first) {
+		t.Fatal("the created write did not queue the first poll")
+	}
+	before := cnt.n.Load()
+	if err := h.ProcessTask(context.Background(), first.Task); err != nil {
+		t.Fatal(err)
+	}
+	if n := cnt.n.Load() - before; n != 2 {
+		t.Errorf("a poll run took %d round trips, want 2 (the record read; its write with the next poll)", n)
+	}
+	r := b.get(t, k)
+	next := newPollTask(k, 1, 0)
+	info, err := b.insp.GetTaskInfo(next.Queue, next.ID)
+	if r.PollSeq != 1 || err != nil || info.State != asynq.TaskStateScheduled {
+		t.Fatalf("after the poll: PollSeq %d, next poll %+v (%v); want 1 and poll 1 scheduled", r.PollSeq, info, err)
+	}
+}
