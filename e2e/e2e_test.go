@@ -56,12 +56,19 @@ func testLogger() *slog.Logger {
 // short, so 5 s stands for production's 2 m.
 const settleWindow = 5 * time.Second
 
+// retryBackoffMax is the workers' RETRY_BACKOFF_MAX in these tests: an
+// order whose create fails several times running (faults at 5–30 %)
+// retries within seconds instead of minutes, so the suite's time is the
+// pipeline's, not one unlucky order's backoff. The faults are the same.
+const retryBackoffMax = 10 * time.Second
+
 func startWorker(tb testing.TB, srv *redistest.Server, ps map[string]providers.Provider) *app.Worker {
 	tb.Helper()
 	w, err := app.New(app.Config{
 		Redis:                    asynq.RedisClientOpt{Addr: srv.Addr},
 		Providers:                ps,
 		SettleWindow:             settleWindow,
+		RetryBackoffMax:          retryBackoffMax,
 		PollSchedule:             []time.Duration{200 * time.Millisecond, 500 * time.Millisecond, time.Second},
 		TaskCheckInterval:        20 * time.Millisecond,
 		DelayedTaskCheckInterval: 100 * time.Millisecond,

@@ -100,6 +100,7 @@ func workerEnvURLs(xportcnURL, depalURL, redisURL string, rate float64, burst in
 		"ADMIN_ADDR=127.0.0.1:0",
 		"LOG_FORMAT=text",
 		"CREATE_SETTLE_WINDOW=" + settleWindow.String(),
+		"RETRY_BACKOFF_MAX=" + retryBackoffMax.String(),
 	}
 	if rate == 0 {
 		rate, burst = app.MaxRate, app.MaxBurst

@@ -34,6 +34,7 @@ func TestRedisOutage(t *testing.T) {
 		// The restart below changes the Redis server: "not found" is
 		// distrusted for the settle window after it (default 2m).
 		"CREATE_SETTLE_WINDOW": settleWindow.String(),
+		"RETRY_BACKOFF_MAX":    retryBackoffMax.String(),
 	}
 	settings, err := app.FromEnv(func(k string) string { return env[k] })
 	if err != nil {

@@ -67,6 +67,7 @@ func TestFullRunLeaksNoSecretAndMovesMetrics(t *testing.T) {
 		"XPORTCN_RATE": "1000", "XPORTCN_BURST": "1000", "DEPAL_RATE": "1000", "DEPAL_BURST": "1000", // the ceiling: not the subject here
 		"POLL_SCHEDULE": "200ms,500ms,1s", "TEST_TIMINGS": "1", "TASK_CHECK_INTERVAL": "100ms",
 		"CREATE_SETTLE_WINDOW": settleWindow.String(),
+		"RETRY_BACKOFF_MAX":    retryBackoffMax.String(),
 	}
 	settings, err := app.FromEnv(func(k string) string { return env[k] })
 	if err != nil {

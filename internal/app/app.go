@@ -43,7 +43,11 @@ type Config struct {
 	SettleWindow time.Duration
 	// QuoteMaxAge is QUOTE_MAX_AGE: see pipeline.Config.
 	QuoteMaxAge time.Duration
-	Deadline    time.Duration
+	// RetryBackoffMax is RETRY_BACKOFF_MAX: the longest wait between two
+	// runs of a failing order step (pipeline.RetryDelayUpTo; callback
+	// deliveries keep 5 min); zero: 5 min.
+	RetryBackoffMax time.Duration
+	Deadline        time.Duration
 	// Retention is how long ended orders are kept; zero: 720h.
 	Retention time.Duration
 	// EventsMaxLen trims the orderflow:events stream to about this many
@@ -195,12 +199,15 @@ func New(cfg Config) (*Worker, error) {
 	// forwarder (their backoff is a second or more); due polls and create
 	// retries DelayedTaskCheckInterval.
 	slowForward := max(cfg.DelayedTaskCheckInterval, time.Second)
-	server := func(conc int, queues map[string]int, check, forward time.Duration, l *slog.Logger) *asynq.Server {
+	// Order steps back off up to RETRY_BACKOFF_MAX; callback deliveries
+	// keep their own schedule (30 retries over about two hours).
+	stepRetry := pipeline.RetryDelayUpTo(cfg.RetryBackoffMax)
+	server := func(conc int, queues map[string]int, check, forward time.Duration, retry asynq.RetryDelayFunc, l *slog.Logger) *asynq.Server {
 		return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 			Concurrency:              conc,
 			Queues:                   queues,
 			IsFailure:                pipeline.IsFailure,
-			RetryDelayFunc:           pipeline.RetryDelay,
+			RetryDelayFunc:           retry,
 			TaskCheckInterval:        check,
 			DelayedTaskCheckInterval: forward,
 			ShutdownTimeout:          cfg.ShutdownTimeout,
@@ -215,14 +222,14 @@ func New(cfg Config) (*Worker, error) {
 		}
 		in, on := splitSlots(conc)
 		l := log.With("component", "asynq", "provider", name)
-		w.servers[name+intakeSuffix] = server(in, map[string]int{pipeline.IntakeQueue(name): 1}, cfg.TaskCheckInterval, slowForward, l)
-		w.servers[name] = server(on, pipeline.FollowQueues(name), follow, cfg.DelayedTaskCheckInterval, l)
+		w.servers[name+intakeSuffix] = server(in, map[string]int{pipeline.IntakeQueue(name): 1}, cfg.TaskCheckInterval, slowForward, stepRetry, l)
+		w.servers[name] = server(on, pipeline.FollowQueues(name), follow, cfg.DelayedTaskCheckInterval, stepRetry, l)
 	}
 	conc := cfg.NotifyConcurrency
 	if conc <= 0 {
 		conc = 10
 	}
-	w.servers[notifyServer] = server(conc, map[string]int{tasks.QueueNotify: 1}, follow, slowForward,
+	w.servers[notifyServer] = server(conc, map[string]int{tasks.QueueNotify: 1}, follow, slowForward, pipeline.RetryDelay,
 		log.With("component", "asynq", "queue", tasks.QueueNotify))
 	return w, nil
 }

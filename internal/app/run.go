@@ -161,6 +161,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 		PollSchedule:             s.PollSchedule,
 		SettleWindow:             s.SettleWindow,
 		QuoteMaxAge:              s.QuoteMaxAge,
+		RetryBackoffMax:          s.RetryBackoffMax,
 		Deadline:                 s.Deadline,
 		Retention:                s.Retention,
 		EventsMaxLen:             int64(s.EventsMaxLen),

@@ -51,6 +51,9 @@ type Settings struct {
 	// QuoteMaxAge is QUOTE_MAX_AGE: a create whose quote is older previews
 	// the order again first.
 	QuoteMaxAge time.Duration
+	// RetryBackoffMax is RETRY_BACKOFF_MAX: the longest wait between two
+	// runs of a failing step (the backoff doubles from 1 s up to it).
+	RetryBackoffMax time.Duration
 	// Deadline is ORDER_DEADLINE; DeadlineSet is true when it was given
 	// (the embedded default has its own, for its fast clock).
 	Deadline    time.Duration
@@ -118,6 +121,8 @@ const (
 	MaxDeadline = 8760 * time.Hour
 	// MaxQuoteMaxAge bounds QUOTE_MAX_AGE: a quote a day old is no quote.
 	MaxQuoteMaxAge = 24 * time.Hour
+	// MaxRetryBackoffMax bounds RETRY_BACKOFF_MAX.
+	MaxRetryBackoffMax = time.Hour
 	// MaxShutdownTimeout bounds SHUTDOWN_TIMEOUT.
 	MaxShutdownTimeout = time.Hour
 	// MinAdminToken is the shortest ADMIN_TOKEN accepted.
@@ -148,7 +153,7 @@ const (
 // than its floor): ProductionFloors normally, TestFloors with
 // TEST_TIMINGS=1 and in the embedded default.
 type Floors struct {
-	PollStep, SettleWindow, Deadline, QuoteMaxAge, ShutdownTimeout time.Duration
+	PollStep, SettleWindow, Deadline, QuoteMaxAge, ShutdownTimeout, RetryBackoffMax time.Duration
 }
 
 var (
@@ -156,10 +161,12 @@ var (
 	// provider's index can keep up with, a deadline of a minute, and a
 	// drain that lets the longest task finish.
 	ProductionFloors = Floors{PollStep: time.Second, SettleWindow: 10 * time.Second,
-		Deadline: time.Minute, QuoteMaxAge: time.Minute, ShutdownTimeout: pipeline.LongestTimeout}
+		Deadline: time.Minute, QuoteMaxAge: time.Minute, ShutdownTimeout: pipeline.LongestTimeout,
+		RetryBackoffMax: 10 * time.Second}
 	// TestFloors are for test rigs with an accelerated provider clock.
 	TestFloors = Floors{PollStep: 100 * time.Millisecond, SettleWindow: 100 * time.Millisecond,
-		Deadline: time.Second, QuoteMaxAge: time.Second, ShutdownTimeout: time.Second}
+		Deadline: time.Second, QuoteMaxAge: time.Second, ShutdownTimeout: time.Second,
+		RetryBackoffMax: time.Second}
 )
 
 // Floors returns the floors that apply to s.
@@ -244,6 +251,7 @@ func FromEnv(getenv func(string) string) (*Settings, error) {
 	}
 	s.SettleWindow = durationVar(p, getenv, "CREATE_SETTLE_WINDOW", 0)
 	s.QuoteMaxAge = durationVar(p, getenv, "QUOTE_MAX_AGE", pipeline.DefaultQuoteMaxAge)
+	s.RetryBackoffMax = durationVar(p, getenv, "RETRY_BACKOFF_MAX", pipeline.DefaultBackoffMax)
 	s.Deadline = durationVar(p, getenv, "ORDER_DEADLINE", 720*time.Hour)
 	s.DeadlineSet = getenv("ORDER_DEADLINE") != ""
 	s.Retention = durationVar(p, getenv, "ORDER_RETENTION", 720*time.Hour)
@@ -308,6 +316,7 @@ func (s *Settings) check(p *problems) {
 	}
 	p.durationRange("ORDER_DEADLINE", s.Deadline, f.Deadline, MaxDeadline, f.note())
 	p.durationRange("QUOTE_MAX_AGE", s.QuoteMaxAge, f.QuoteMaxAge, MaxQuoteMaxAge, f.note())
+	p.durationRange("RETRY_BACKOFF_MAX", s.RetryBackoffMax, f.RetryBackoffMax, MaxRetryBackoffMax, f.note())
 	p.durationRange("TASK_CHECK_INTERVAL", s.TaskCheckInterval, MinTaskCheckInterval, MaxTaskCheckInterval, "")
 	p.durationRange("DELAYED_TASK_CHECK_INTERVAL", s.DelayedTaskCheckInterval, MinDelayedTaskCheckInterval, MaxDelayedTaskCheckInterval, "")
 	if !p.bad["ORDER_RETENTION"] && !p.bad["ORDER_DEADLINE"] && s.Retention < s.Deadline {

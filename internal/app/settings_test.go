@@ -62,6 +62,8 @@ func TestSettingsRefused(t *testing.T) {
 		{"retention below deadline", with("ORDER_DEADLINE", "48h", "ORDER_RETENTION", "24h"),
 			"ORDER_RETENTION: want at least ORDER_DEADLINE (48h): an ended order's record must outlive its deadline task, got 24h"},
 		{"settle 1ns", with("CREATE_SETTLE_WINDOW", "1ns"), "CREATE_SETTLE_WINDOW: want a Go duration from 10s to 15m, got 1ns"},
+		{"backoff 1s", with("RETRY_BACKOFF_MAX", "1s"), "RETRY_BACKOFF_MAX: want a Go duration from 10s to 1h, got 1s"},
+		{"backoff 2h", with("RETRY_BACKOFF_MAX", "2h"), "RETRY_BACKOFF_MAX: want a Go duration from 10s to 1h, got 2h"},
 		{"shutdown = task timeout", with("SHUTDOWN_TIMEOUT", pipeline.LongestTimeout.String()),
 			"SHUTDOWN_TIMEOUT: want more than the longest task timeout (2m, pipeline.LongestTimeout) and at most 1h, got 2m"},
 		{"shutdown 5s", with("SHUTDOWN_TIMEOUT", "5s"), "SHUTDOWN_TIMEOUT: want more than the longest task timeout"},
@@ -176,6 +178,9 @@ func TestSettingsAcceptedBoundaries(t *testing.T) {
 			return s.Deadline == time.Minute && s.Retention == time.Minute
 		}},
 		{"settle window bounds", with("CREATE_SETTLE_WINDOW", "10s"), func(s *app.Settings) bool { return s.SettleWindow == 10*time.Second }},
+		{"backoff default", with(), func(s *app.Settings) bool { return s.RetryBackoffMax == pipeline.DefaultBackoffMax }},
+		{"backoff 30s", with("RETRY_BACKOFF_MAX", "30s"), func(s *app.Settings) bool { return s.RetryBackoffMax == 30*time.Second }},
+		{"backoff 2s with test timings", with("TEST_TIMINGS", "1", "RETRY_BACKOFF_MAX", "2s"), func(s *app.Settings) bool { return s.RetryBackoffMax == 2*time.Second }},
 		{"shutdown just above the task timeout", with("SHUTDOWN_TIMEOUT", (pipeline.LongestTimeout + time.Millisecond).String()), func(s *app.Settings) bool {
 			return s.ShutdownTimeout > pipeline.LongestTimeout
 		}},

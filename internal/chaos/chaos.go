@@ -112,6 +112,9 @@ func DefaultFaults(seed int64) sim.Faults {
 		GatewayAfterCommit: 0.03, EmptySuccess: 0.02, UnfilteredList: 0.05, PartialCreate: 0.2}
 }
 
+// RetryBackoffMax is the workers' RETRY_BACKOFF_MAX in a chaos run.
+const RetryBackoffMax = 10 * time.Second
+
 // SettleWindow is the workers' CREATE_SETTLE_WINDOW for faults f: the
 // late commit and the search lag, plus room for a starved simulator and
 // clocks (never less than 5 s).
@@ -399,6 +402,10 @@ func (r *run) setUp(ctx context.Context) error {
 		"POLL_SCHEDULE=200ms,500ms,1s", "TEST_TIMINGS=1", "TASK_CHECK_INTERVAL=100ms",
 		"SHUTDOWN_TIMEOUT=5s",
 		"CREATE_SETTLE_WINDOW=" + r.cfg.SettleWindow.String(),
+		// A step failing several times running retries within seconds,
+		// not minutes: a run's length is the pipeline's, not one unlucky
+		// order's backoff (the faults are the same).
+		"RETRY_BACKOFF_MAX=" + RetryBackoffMax.String(),
 	}
 	for _, p := range providers.Names {
 		up := strings.ToUpper(p)

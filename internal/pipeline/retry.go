@@ -29,7 +29,10 @@ func IsFailure(err error) bool {
 // Backoff bounds for failures.
 const (
 	backoffBase = time.Second
-	backoffMax  = 5 * time.Minute
+	// DefaultBackoffMax is RETRY_BACKOFF_MAX's default: the longest wait
+	// between two runs of a failing step.
+	DefaultBackoffMax = 5 * time.Minute
+	backoffMax        = DefaultBackoffMax
 	// minDefer keeps a zero wait from spinning.
 	minDefer = 500 * time.Millisecond
 )
@@ -38,12 +41,26 @@ const (
 // exponential backoff from 1 s doubling to 5 min, with full jitter on the
 // upper half.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	return retryDelay(n, err, backoffMax)
+}
+
+// RetryDelayUpTo is RetryDelay with the backoff doubling up to most
+// instead of 5 min (RETRY_BACKOFF_MAX; most <= 0: 5 min). A deferral's
+// wait is the deferral's, whatever most is.
+func RetryDelayUpTo(most time.Duration) asynq.RetryDelayFunc {
+	if most <= 0 {
+		most = backoffMax
+	}
+	return func(n int, err error, _ *asynq.Task) time.Duration { return retryDelay(n, err, most) }
+}
+
+func retryDelay(n int, err error, most time.Duration) time.Duration {
 	if d, ok := deferralOf(err); ok {
 		return max(d, minDefer)
 	}
-	d := backoffMax
+	d := most
 	if n < 20 {
-		d = min(backoffBase<<n, backoffMax)
+		d = min(backoffBase<<n, most)
 	}
 	return d/2 + rand.N(d/2+1)
 }

@@ -40,6 +40,19 @@ func TestIsFailureAndRetryDelay(t *testing.T) {
 	if d := RetryDelay(100, errors.New("x"), nil); d > backoffMax {
 		t.Fatalf("RetryDelay(100) = %v, over the cap %v", d, backoffMax)
 	}
+	// RETRY_BACKOFF_MAX caps the doubling; a deferral keeps its own wait.
+	upTo := RetryDelayUpTo(10 * time.Second)
+	for n := range 30 {
+		if d := upTo(n, errors.New("x"), nil); d > 10*time.Second || n >= 4 && d < 5*time.Second {
+			t.Fatalf("RetryDelayUpTo(10s)(%d) = %v, want in [5s, 10s] from the 4th failure on", n, d)
+		}
+	}
+	if d := upTo(9, &providers.DeferError{Wait: time.Minute}, nil); d != time.Minute {
+		t.Fatalf("a deferral of 1m under RetryDelayUpTo(10s) waits %v, want 1m", d)
+	}
+	if d := RetryDelayUpTo(0)(19, errors.New("x"), nil); d < backoffMax/2 {
+		t.Fatalf("RetryDelayUpTo(0)(19) = %v, want the default cap's", d)
+	}
 }
 
 func TestCombine(t *testing.T) {
