@@ -112,8 +112,8 @@ func DefaultFaults(seed int64) sim.Faults {
 		GatewayAfterCommit: 0.03, EmptySuccess: 0.02, UnfilteredList: 0.05, PartialCreate: 0.2}
 }
 
-// RetryBackoffMax is the workers' RETRY_BACKOFF_MAX in a chaos run.
-const RetryBackoffMax = 10 * time.Second
+// retryBackoffMax is the workers' RETRY_BACKOFF_MAX in a chaos run.
+const retryBackoffMax = 10 * time.Second
 
 // SettleWindow is the workers' CREATE_SETTLE_WINDOW for faults f: the
 // late commit and the search lag, plus room for a starved simulator and
@@ -405,7 +405,7 @@ func (r *run) setUp(ctx context.Context) error {
 		// A step failing several times running retries within seconds,
 		// not minutes: a run's length is the pipeline's, not one unlucky
 		// order's backoff (the faults are the same).
-		"RETRY_BACKOFF_MAX=" + RetryBackoffMax.String(),
+		"RETRY_BACKOFF_MAX=" + retryBackoffMax.String(),
 	}
 	for _, p := range providers.Names {
 		up := strings.ToUpper(p)

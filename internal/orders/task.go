@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -54,14 +55,14 @@ func scriptSHA(src string) string {
 // client adds a queue to before enqueuing into it.
 const allQueuesKey = "asynq:queues"
 
-// capturing is the asynq client NewTask captures with: its Redis client
-// sends nothing, it hands the script's keys and arguments to the Task in
-// the context.
-var capturing = asynq.NewClientFromRedisClient(func() *redis.Client {
+// capturing is the asynq client NewTask captures with, made on first
+// use: its Redis client sends nothing, it hands the script's keys and
+// arguments to the Task in the context.
+var capturing = sync.OnceValue(func() *asynq.Client {
 	c := redis.NewClient(&redis.Options{Addr: "capture.invalid:1"})
 	c.AddHook(captureHook{})
-	return c
-}())
+	return asynq.NewClientFromRedisClient(c)
+})
 
 type captureKey struct{}
 
@@ -69,7 +70,7 @@ type captureKey struct{}
 func NewTask(t *asynq.Task, opts ...asynq.Option) (*Task, error) {
 	out := &Task{}
 	ctx := context.WithValue(context.Background(), captureKey{}, out)
-	info, err := capturing.EnqueueContext(ctx, t, opts...)
+	info, err := capturing().EnqueueContext(ctx, t, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTaskCapture, err)
 	}

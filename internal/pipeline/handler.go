@@ -238,10 +238,14 @@ func (h *Handlers) updateThen(ctx context.Context, j *job, fn func(r *orders.Rec
 	k, log := j.key, j.log
 	var from providers.State
 	var hist int
+	// step is what next named for the record written (asked: next was
+	// asked, i.e. something was written).
 	var step *Step
+	var asked bool
 	var then func(r *orders.Record) *orders.Task
 	if next != nil {
 		then = func(r *orders.Record) *orders.Task {
+			asked = true
 			s, ok := next(r)
 			if !ok {
 				return nil
@@ -255,7 +259,7 @@ func (h *Handlers) updateThen(ctx context.Context, j *job, fn func(r *orders.Rec
 		}
 	}
 	r, queued, err := h.cfg.Store.UpdateThen(ctx, k, j.cur, func(r *orders.Record) error {
-		from, hist, step = r.State, len(r.History), nil
+		from, hist, step, asked = r.State, len(r.History), nil, false
 		applied := j.pending != nil && j.pending(r)
 		if err := fn(r); !errors.Is(err, orders.ErrNoChange) || !applied {
 			return err
@@ -267,7 +271,7 @@ func (h *Handlers) updateThen(ctx context.Context, j *job, fn func(r *orders.Rec
 	}
 	j.pending = nil // written, or no longer applies
 	if next != nil && !queued {
-		if step == nil { // nothing written: the step for the record as it is
+		if !asked { // nothing written: the step for the record as it is
 			if s, ok := next(r); ok {
 				step = &s
 			}

@@ -27,7 +27,7 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 	}
 	switch {
 	case r.PollSeq == j.seq+1:
-		return h.nextPoll(ctx, j, r) // a re-run after a crash: make sure the successor is queued
+		return h.nextPoll(ctx, r) // a re-run after a crash: make sure the successor is queued
 	case r.PollSeq != j.seq:
 		return nil // an old link of the chain
 	}
@@ -174,7 +174,7 @@ func (h *Handlers) checkAdoptedLines(r *orders.Record, sts []*providers.OrderSta
 }
 
 // nextPoll enqueues the order's next poll, scheduled by its poll step.
-func (h *Handlers) nextPoll(ctx context.Context, j *job, r *orders.Record) error {
+func (h *Handlers) nextPoll(ctx context.Context, r *orders.Record) error {
 	if s, ok := h.nextPollStep(r); ok {
 		return h.enqueue(ctx, s)
 	}

@@ -32,7 +32,6 @@ const (
 	// DefaultBackoffMax is RETRY_BACKOFF_MAX's default: the longest wait
 	// between two runs of a failing step.
 	DefaultBackoffMax = 5 * time.Minute
-	backoffMax        = DefaultBackoffMax
 	// minDefer keeps a zero wait from spinning.
 	minDefer = 500 * time.Millisecond
 )
@@ -41,7 +40,7 @@ const (
 // exponential backoff from 1 s doubling to 5 min, with full jitter on the
 // upper half.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	return retryDelay(n, err, backoffMax)
+	return retryDelay(n, err, DefaultBackoffMax)
 }
 
 // RetryDelayUpTo is RetryDelay with the backoff doubling up to most
@@ -49,7 +48,7 @@ func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 // wait is the deferral's, whatever most is.
 func RetryDelayUpTo(most time.Duration) asynq.RetryDelayFunc {
 	if most <= 0 {
-		most = backoffMax
+		most = DefaultBackoffMax
 	}
 	return func(n int, err error, _ *asynq.Task) time.Duration { return retryDelay(n, err, most) }
 }

@@ -37,8 +37,8 @@ func TestIsFailureAndRetryDelay(t *testing.T) {
 			}
 		})
 	}
-	if d := RetryDelay(100, errors.New("x"), nil); d > backoffMax {
-		t.Fatalf("RetryDelay(100) = %v, over the cap %v", d, backoffMax)
+	if d := RetryDelay(100, errors.New("x"), nil); d > DefaultBackoffMax {
+		t.Fatalf("RetryDelay(100) = %v, over the cap %v", d, DefaultBackoffMax)
 	}
 	// RETRY_BACKOFF_MAX caps the doubling; a deferral keeps its own wait.
 	upTo := RetryDelayUpTo(10 * time.Second)
@@ -50,7 +50,7 @@ func TestIsFailureAndRetryDelay(t *testing.T) {
 	if d := upTo(9, &providers.DeferError{Wait: time.Minute}, nil); d != time.Minute {
 		t.Fatalf("a deferral of 1m under RetryDelayUpTo(10s) waits %v, want 1m", d)
 	}
-	if d := RetryDelayUpTo(0)(19, errors.New("x"), nil); d < backoffMax/2 {
+	if d := RetryDelayUpTo(0)(19, errors.New("x"), nil); d < DefaultBackoffMax/2 {
 		t.Fatalf("RetryDelayUpTo(0)(19) = %v, want the default cap's", d)
 	}
 }
