@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"orderflow/internal/app"
+	"orderflow/internal/coalesce"
 	"orderflow/internal/gate"
 	"orderflow/internal/testkit"
 	"orderflow/providers"
@@ -399,8 +400,11 @@ func (e *env) countedWorker(s *sim.Sim, rt *roundTrips, cnt *taskCounter, poll [
 	if err != nil {
 		return nil, err
 	}
-	conn := countedConn{addr: e.addr, rt: rt}
-	limRdb := conn.MakeRedisClient().(*redis.Client)
+	// The limiter's client coalesces, as the worker command's does; rt
+	// counts what it sends.
+	limRdb := redis.NewClient(&redis.Options{Addr: e.addr})
+	limRdb.AddHook(coalesce.New(limRdb, app.CoalesceFlights))
+	limRdb.AddHook(rt)
 	q := ratelimit.Quota{Rate: 1000, Burst: 10_000}
 	lim := ratelimit.NewRedis(limRdb, map[string]ratelimit.Quota{providers.Xportcn: q, providers.Depal: q})
 	g := gate.Config{Limiter: lim}

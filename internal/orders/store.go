@@ -60,6 +60,9 @@ type Config struct {
 	StreamMaxLen int64
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Finisher, when set, lets a write that ends an asynq task's run
+	// complete the task (UpdateThen); nil: asynq completes every task.
+	Finisher *Finisher
 }
 
 // Store reads and writes order records. It is safe for concurrent use.
@@ -137,8 +140,16 @@ func RecordKey(k Key) string { return recordPrefix + k.Provider + ":" + k.OutOrd
 // asynq's enqueue and schedule scripts do (Task). The task's keys are
 // arguments, not KEYS: orderflow's Redis is not a cluster, and the record
 // keys above stay as they were.
+// ARGV[a+16] -> the id of the asynq task whose run this write ends ("":
+// none), then its queue's lease set, active list and the task's hash, the
+// queue's processed counts (today's, the total), today's count's expiry
+// (unix s) and the largest int64: once written (and the task, if any,
+// enqueued), the write completes that task as asynq's own completion
+// (its doneCmd) does, if it is still active (Finisher).
 // Returns 1 when written (and the task enqueued), 2 when written but a
-// task with the id exists (nothing enqueued), 0 on a version mismatch.
+// task with the id exists (nothing enqueued, nothing completed), 3 when
+// written, the task enqueued and the running task completed, 0 on a
+// version mismatch.
 //
 // The counts are kept only once the counts hash exists (countsScript
 // builds it from the live index the first time it is read), so a write
@@ -194,18 +205,37 @@ for i = 8, #KEYS do
   end
 end
 local t = a + 7
-if ARGV[t] == nil or ARGV[t] == '' then return 1 end
-if redis.call('EXISTS', ARGV[t+1]) == 1 then return 2 end
-if ARGV[t] == 'p' then
-  redis.call('HSET', ARGV[t+1], 'msg', ARGV[t+3], 'state', 'pending', 'pending_since', ARGV[t+4])
-  redis.call('LPUSH', ARGV[t+2], ARGV[t+5])
-else
-  redis.call('HSET', ARGV[t+1], 'msg', ARGV[t+3], 'state', 'scheduled')
-  redis.call('ZADD', ARGV[t+2], ARGV[t+4], ARGV[t+5])
+local res = 1
+if ARGV[t] ~= nil and ARGV[t] ~= '' then
+  if redis.call('EXISTS', ARGV[t+1]) == 1 then
+    res = 2
+  else
+    if ARGV[t] == 'p' then
+      redis.call('HSET', ARGV[t+1], 'msg', ARGV[t+3], 'state', 'pending', 'pending_since', ARGV[t+4])
+      redis.call('LPUSH', ARGV[t+2], ARGV[t+5])
+    else
+      redis.call('HSET', ARGV[t+1], 'msg', ARGV[t+3], 'state', 'scheduled')
+      redis.call('ZADD', ARGV[t+2], ARGV[t+4], ARGV[t+5])
+    end
+    redis.call('SADD', ARGV[t+7], ARGV[t+6])
+    if ARGV[t+8] ~= '' then redis.call('PUBLISH', ARGV[t+8], ARGV[t+6]) end
+  end
 end
-redis.call('SADD', ARGV[t+7], ARGV[t+6])
-if ARGV[t+8] ~= '' then redis.call('PUBLISH', ARGV[t+8], ARGV[t+6]) end
-return 1
+local f = t + 9
+if res ~= 1 or ARGV[f] == nil or ARGV[f] == '' then return res end
+if not redis.call('ZSCORE', ARGV[f+1], ARGV[f]) or redis.call('LREM', ARGV[f+2], 0, ARGV[f]) == 0 then
+  return res
+end
+redis.call('ZREM', ARGV[f+1], ARGV[f])
+redis.call('DEL', ARGV[f+3])
+if redis.call('INCR', ARGV[f+4]) == 1 then redis.call('EXPIREAT', ARGV[f+4], ARGV[f+6]) end
+local total = redis.call('GET', ARGV[f+5])
+if tonumber(total) == tonumber(ARGV[f+7]) then
+  redis.call('SET', ARGV[f+5], 1)
+else
+  redis.call('INCR', ARGV[f+5])
+end
+return 3
 `)
 
 // countsScript builds the counts hash and the per-state index of the live
@@ -327,7 +357,7 @@ func (s *Store) CreateThen(ctx context.Context, req providers.OrderRequest, task
 	r.State = providers.StateReceived
 	r.History = []Transition{{State: providers.StateReceived, At: now}}
 	for {
-		n, err := s.writeEvents(ctx, r, 0, providers.StateUnknown, r.History, task)
+		n, err := s.writeEvents(ctx, r, 0, providers.StateUnknown, r.History, task, false)
 		if err != nil {
 			return nil, false, false, err
 		}
@@ -365,7 +395,13 @@ func (s *Store) UpdateFrom(ctx context.Context, k Key, cur *Record, fn func(r *R
 // is false when nothing was written, then gave no task, or a task with
 // its id already exists: enqueue it the usual way then (an archived task
 // may hold the id).
-func (s *Store) UpdateThen(ctx context.Context, k Key, cur *Record, fn func(r *Record) error, then func(r *Record) *Task) (_ *Record, queued bool, _ error) {
+//
+// When then also answers last (the write is the last step of the asynq
+// task running in ctx: its handler returns nil once it is made), the
+// write completes that task too, given a Config.Finisher that knows how;
+// it does not when the task it enqueues is held (the caller enqueues it
+// after the write).
+func (s *Store) UpdateThen(ctx context.Context, k Key, cur *Record, fn func(r *Record) error, then func(r *Record) (next *Task, last bool)) (_ *Record, queued bool, _ error) {
 	for try := 0; try < 50; try++ {
 		var r *Record
 		cached := try == 0 && cur != nil && cur.Key() == k
@@ -392,15 +428,16 @@ func (s *Store) UpdateThen(ctx context.Context, k Key, cur *Record, fn func(r *R
 			return nil, false, fmt.Errorf("orders: update %s: %w", k, err)
 		}
 		var task *Task
+		var last bool
 		if then != nil {
-			task = then(r)
+			task, last = then(r)
 		}
-		n, err := s.writeEvents(ctx, r, prev, from, r.History[hist:], task)
+		n, err := s.writeEvents(ctx, r, prev, from, r.History[hist:], task, last)
 		if err != nil {
 			return nil, false, err
 		}
 		if n != wroteNot {
-			return r, n == wroteQueued && task != nil, nil
+			return r, n != wroteHeld && task != nil, nil
 		}
 	}
 	return nil, false, fmt.Errorf("orders: update %s: %w", k, ErrConflict)
@@ -456,15 +493,16 @@ func parcelKey(provider, billNo string) string { return parcelPrefix + provider 
 
 // writeScript's answers.
 const (
-	wroteNot    = 0 // version mismatch: nothing written
-	wroteQueued = 1 // written, and the task (if any) enqueued
-	wroteHeld   = 2 // written; a task with the id exists, nothing enqueued
+	wroteNot      = 0 // version mismatch: nothing written
+	wroteQueued   = 1 // written, and the task (if any) enqueued
+	wroteHeld     = 2 // written; a task with the id exists, nothing enqueued
+	wroteFinished = 3 // written, the task (if any) enqueued, the running task completed
 )
 
 // writeEvents writes r over version prev (from: the state before), with
 // its new history entries events and, once written, task (nil: none).
 // It answers wroteNot, wroteQueued or wroteHeld.
-func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from providers.State, events []Transition, task *Task) (int, error) {
+func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from providers.State, events []Transition, task *Task, finish bool) (int, error) {
 	r.migrate()
 	r.Version = prev + 1
 	now := s.cfg.Now().UTC()
@@ -494,6 +532,9 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 	}
 	args = append(args, string(from), fromLive, now.UnixMilli(), r.OutOrderID, r.Provider, string(r.State), trim)
 	args = append(args, task.argv()...)
+	if finish {
+		args = append(args, s.cfg.Finisher.finish(ctx, now)...)
+	}
 	to := StateKey(r.Provider, r.State)
 	before := to
 	if from != providers.StateUnknown {
@@ -512,7 +553,11 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 	if err != nil {
 		return wroteNot, fmt.Errorf("orders: write %s: %w", r.Key(), err)
 	}
-	if n != wroteNot && n != wroteQueued && n != wroteHeld {
+	switch n {
+	case wroteNot, wroteQueued, wroteHeld:
+	case wroteFinished:
+		s.cfg.Finisher.finished(ctx, now)
+	default:
 		return wroteNot, fmt.Errorf("orders: write %s: the script answered %d", r.Key(), n)
 	}
 	return n, nil

@@ -136,7 +136,7 @@ func TestPlainJSONRecordIsRewrittenCompact(t *testing.T) {
 		// A write from a stale version is refused against the new form too.
 		stale := live.Clone()
 		stale.Version = live.Version + 1
-		if n, err := st.writeEvents(ctx, stale, stale.Version, stale.State, nil, nil); err != nil || n != wroteNot {
+		if n, err := st.writeEvents(ctx, stale, stale.Version, stale.State, nil, nil, false); err != nil || n != wroteNot {
 			t.Fatalf("stale write: answered %d, %v", n, err)
 		}
 	})

@@ -146,10 +146,11 @@ func (t *Task) capture(args []any) bool {
 	return true
 }
 
-// argv is the task part of the write script's arguments (none for nil).
+// argv is the task part of the write script's arguments (empty ones for
+// nil: the finish part comes after it).
 func (t *Task) argv() []any {
 	if t == nil {
-		return []any{""}
+		return []any{"", "", "", "", "", "", "", "", ""}
 	}
 	kind := "p"
 	if t.scheduled {

@@ -394,7 +394,7 @@ func (h *Handlers) created(ctx context.Context, j *job, pl *providers.Placement,
 		// An upstream's cancel that waited for the provider order.
 		cancel = cancel || r.CancelRequested
 		return nil
-	}, firstPoll)
+	}, firstPoll, nil)
 	if err != nil {
 		return err
 	}

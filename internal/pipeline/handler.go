@@ -228,13 +228,19 @@ func (h *Handlers) newJob(ctx context.Context, t *asynq.Task, k orders.Key) (*jo
 // still guarded by the record's version), so a step does not read the
 // record twice.
 func (h *Handlers) update(ctx context.Context, j *job, fn func(r *orders.Record) error) (*orders.Record, error) {
-	return h.updateThen(ctx, j, fn, nil)
+	return h.updateThen(ctx, j, fn, nil, nil)
 }
 
 // updateThen is update, then enqueues the step next names for the record
 // written (ok false: none), in the same round trip as the write when it
 // can (orders.Task), else the usual way (Enqueue).
-func (h *Handlers) updateThen(ctx context.Context, j *job, fn func(r *orders.Record) error, next func(r *orders.Record) (Step, bool)) (*orders.Record, error) {
+//
+// last, when set, tells whether the write ends the run, the record as fn
+// left it: nothing else is to be done once it is made, and the handler
+// returns nil. The write then also completes the run's task
+// (orders.Finisher) when it moved no state, added no history (nothing to
+// notify) and carries next's step.
+func (h *Handlers) updateThen(ctx context.Context, j *job, fn func(r *orders.Record) error, next func(r *orders.Record) (Step, bool), last func(r *orders.Record) bool) (*orders.Record, error) {
 	k, log := j.key, j.log
 	var from providers.State
 	var hist int
@@ -242,20 +248,20 @@ func (h *Handlers) updateThen(ctx context.Context, j *job, fn func(r *orders.Rec
 	// asked, i.e. something was written).
 	var step *Step
 	var asked bool
-	var then func(r *orders.Record) *orders.Task
+	var then func(r *orders.Record) (*orders.Task, bool)
 	if next != nil {
-		then = func(r *orders.Record) *orders.Task {
+		then = func(r *orders.Record) (*orders.Task, bool) {
 			asked = true
 			s, ok := next(r)
 			if !ok {
-				return nil
+				return nil, false
 			}
 			step = &s
 			t, err := orders.NewTask(s.Task)
 			if err != nil {
-				return nil
+				return nil, false
 			}
-			return t
+			return t, last != nil && r.State == from && len(r.History) == hist && last(r)
 		}
 	}
 	r, queued, err := h.cfg.Store.UpdateThen(ctx, k, j.cur, func(r *orders.Record) error {

@@ -83,7 +83,7 @@ func (h *Handlers) poll(ctx context.Context, j *job) error {
 		}
 		r.RawStatus = raw
 		return nil
-	}, h.nextPollStep)
+	}, h.nextPollStep, func(r *orders.Record) bool { return !cancel && !tracking(r) })
 	if err != nil || r.Terminal() {
 		return err
 	}
