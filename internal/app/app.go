@@ -30,6 +30,12 @@ import (
 type Config struct {
 	// Redis is the connection (asynq.ParseRedisURI of REDIS_URL). Required.
 	Redis asynq.RedisConnOpt
+	// Client, when set, is the go-redis client to run on instead of one
+	// made from Redis: the client the providers' Redis limiter uses, so
+	// that quota takes share round trips with the worker's own commands
+	// (package coalesce). The worker adds its hooks and retries to it,
+	// and closes it at Shutdown.
+	Client redis.UniversalClient
 	// RedisHooks are go-redis hooks added to the worker's client after its
 	// own (package wake's), so that they see what is sent to Redis (the
 	// bench counts round trips with one).
@@ -142,9 +148,12 @@ func New(cfg Config) (*Worker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, errors.New("app: Config.Redis does not make a go-redis client")
+	rdb := cfg.Client
+	if rdb == nil {
+		var ok bool
+		if rdb, ok = cfg.Redis.MakeRedisClient().(redis.UniversalClient); !ok {
+			return nil, errors.New("app: Config.Redis does not make a go-redis client")
+		}
 	}
 	probeRDB := singleAttempt(rdb)
 	rideOut(rdb)
@@ -195,7 +204,7 @@ func New(cfg Config) (*Worker, error) {
 	// A poll run's write completes its task: asynq's own completion is
 	// answered here.
 	rdb.AddHook(fin)
-	rdb.AddHook(coalesce.New(rdb, CoalesceFlights))
+	rdb.AddHook(coalesce.New(rdb, coalesceFlights))
 	for _, hk := range cfg.RedisHooks {
 		rdb.AddHook(hk)
 	}
@@ -242,7 +251,11 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
-const CoalesceFlights = 1
+// coalesceFlights is how many commands (or batches) the worker's client
+// has in flight at once before the next ones wait to go together (package
+// coalesce): one, the most sharing; Redis runs one command at a time
+// anyway.
+const coalesceFlights = 1
 
 // IntakeWait is how long an intake server's empty look waits for an
 // announced task (package wake) before it looks again: the most a task

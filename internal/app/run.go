@@ -15,7 +15,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"orderflow/internal/coalesce"
 	"orderflow/internal/gate"
 	"orderflow/internal/metrics"
 	"orderflow/internal/pipeline"
@@ -139,8 +138,6 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	if err := checkRedis(ctx, rdb, opt); err != nil {
 		return err
 	}
-	// The quota takes of concurrent provider calls share round trips.
-	rdb.AddHook(coalesce.New(rdb, CoalesceFlights))
 
 	if s.CallbackSecret == "" {
 		log.Warn("CALLBACK_SECRET is not set: callbacks to upstreams are sent unsigned")
@@ -159,6 +156,7 @@ func Run(ctx context.Context, s *Settings, log *slog.Logger, started func(Info))
 	}
 	w, err := New(Config{
 		Redis:                    opt,
+		Client:                   rdb, // the limiter's: their round trips coalesce
 		Providers:                ps,
 		Concurrency:              s.Concurrency,
 		PollSchedule:             s.PollSchedule,

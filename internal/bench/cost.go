@@ -9,11 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"orderflow/internal/app"
-	"orderflow/internal/coalesce"
 	"orderflow/internal/gate"
 	"orderflow/internal/testkit"
 	"orderflow/providers"
@@ -404,40 +402,26 @@ func (e *env) countedSubmit(ctx context.Context, rt *roundTrips, batches ...[]pr
 	return submitOn(ctx, rdb, reqs)
 }
 
-// countedWorker starts an in-process worker whose Redis clients (the
-// worker's and the Redis limiter's) count their round trips in rt.
-func (e *env) countedWorker(s *sim.Sim, rt *roundTrips, cnt *taskCounter, poll []time.Duration) (*workerHandle, error) {
+// countedWorker starts an in-process worker whose Redis client (the
+// worker's, which its Redis limiter shares) counts its round trips in rt.
+func (e *env) countedWorker(s *sim.Sim, rt *roundTrips, cnt *taskCounter, poll []time.Duration) (*app.Worker, error) {
 	x, d, err := clients(s)
 	if err != nil {
 		return nil, err
 	}
-	// The limiter's client coalesces, as the worker command's does; rt
-	// counts what it sends.
-	limRdb := redis.NewClient(&redis.Options{Addr: e.addr})
-	limRdb.AddHook(coalesce.New(limRdb, app.CoalesceFlights))
-	limRdb.AddHook(rt)
+	// The limiter runs on the worker's client, as in the worker command;
+	// rt counts what it sends: its hook goes after the worker's own
+	// (which answer some dequeues and completions without sending them,
+	// and coalesce the rest).
+	rdb := redis.NewClient(&redis.Options{Addr: e.addr})
 	q := ratelimit.Quota{Rate: 1000, Burst: 10_000}
-	lim := ratelimit.NewRedis(limRdb, map[string]ratelimit.Quota{providers.Xportcn: q, providers.Depal: q})
+	lim := ratelimit.NewRedis(rdb, map[string]ratelimit.Quota{providers.Xportcn: q, providers.Depal: q})
 	g := gate.Config{Limiter: lim}
-	// The worker's client counts what it sends: its hook goes after the
-	// worker's own (which answers some dequeues without sending them).
-	w, err := e.startWorkerOn(asynq.RedisClientOpt{Addr: e.addr}, []redis.Hook{rt}, map[string]providers.Provider{
+	w, err := e.startWorkerOn(rdb, []redis.Hook{rt}, map[string]providers.Provider{
 		providers.Xportcn: gate.Wrap(x, g), providers.Depal: gate.Wrap(d, g)}, cnt, poll)
 	if err != nil {
-		limRdb.Close()
+		rdb.Close()
 		return nil, err
 	}
-	return &workerHandle{w: w, close: func() { _ = limRdb.Close() }}, nil
-}
-
-// workerHandle is a worker and what to close after it.
-type workerHandle struct {
-	w     *app.Worker
-	close func()
-}
-
-// Shutdown drains the worker, then closes the rest.
-func (h *workerHandle) Shutdown() {
-	h.w.Shutdown()
-	h.close()
+	return w, nil
 }

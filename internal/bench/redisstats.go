@@ -134,9 +134,9 @@ func (c *roundTrips) topSince(before map[string]int64, n int) []string {
 }
 
 // countedConn is an asynq.RedisConnOpt whose clients count their round
-// trips in rt: the submitter's and the Redis limiter's. (The worker's
-// client, shared by its asynq servers, client and inspector, gets rt
-// through app.Config.RedisHooks, after its own hooks.)
+// trips in rt: the submitter's. (The worker's client, shared by its asynq
+// servers, client, inspector and Redis limiter, gets rt through
+// app.Config.RedisHooks, after its own hooks.)
 type countedConn struct {
 	addr string
 	rt   *roundTrips

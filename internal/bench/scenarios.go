@@ -50,14 +50,15 @@ func clients(s *sim.Sim) (providers.Provider, providers.Provider, error) {
 
 // startWorker starts an in-process worker on the bench's Redis.
 func (e *env) startWorker(ps map[string]providers.Provider, obs pipeline.Observer, poll []time.Duration) (*app.Worker, error) {
-	return e.startWorkerOn(asynq.RedisClientOpt{Addr: e.addr}, nil, ps, obs, poll)
+	return e.startWorkerOn(nil, nil, ps, obs, poll)
 }
 
-// startWorkerOn starts an in-process worker connecting with conn, its
-// client with hooks.
-func (e *env) startWorkerOn(conn asynq.RedisConnOpt, hooks []redis.Hook, ps map[string]providers.Provider, obs pipeline.Observer, poll []time.Duration) (*app.Worker, error) {
+// startWorkerOn starts an in-process worker on client (nil: its own), with
+// hooks.
+func (e *env) startWorkerOn(client redis.UniversalClient, hooks []redis.Hook, ps map[string]providers.Provider, obs pipeline.Observer, poll []time.Duration) (*app.Worker, error) {
 	w, err := app.New(app.Config{
-		Redis:                    conn,
+		Redis:                    asynq.RedisClientOpt{Addr: e.addr},
+		Client:                   client,
 		RedisHooks:               hooks,
 		Providers:                ps,
 		PollSchedule:             poll,
