@@ -500,8 +500,10 @@ const (
 )
 
 // writeEvents writes r over version prev (from: the state before), with
-// its new history entries events and, once written, task (nil: none).
-// It answers wroteNot, wroteQueued or wroteHeld.
+// its new history entries events and, once written, task (nil: none);
+// finish: and completes the asynq task running in ctx (Finisher.finish
+// says whether it may). It answers wroteNot, wroteQueued, wroteHeld or
+// wroteFinished.
 func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from providers.State, events []Transition, task *Task, finish bool) (int, error) {
 	r.migrate()
 	r.Version = prev + 1

@@ -16,7 +16,10 @@ import (
 // the order is terminal. Each run is one link of a chain: run seq moves the
 // record's PollSeq to seq+1 and enqueues poll seq+1 in the same atomic
 // write (orders.Task), so a crash leaves either this run to be re-run or
-// its successor queued.
+// its successor queued. A run that changed nothing, with nothing left to
+// do after its write, also completes its own task in that write
+// (orders.Finisher): it cannot be left active once its successor is
+// queued.
 func (h *Handlers) poll(ctx context.Context, j *job) error {
 	r, err := h.load(ctx, j)
 	if err != nil || r == nil {
