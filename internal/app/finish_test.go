@@ -1,10 +1,8 @@
 package app_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"orderflow/internal/fakeprovider"
 	"orderflow/internal/orders"
 	"orderflow/internal/redistest"
+	"orderflow/internal/testkit"
 	"orderflow/providers"
 	"orderflow/tasks"
 )
@@ -28,7 +27,7 @@ func TestPollRunsCompleteTheirTasks(t *testing.T) {
 		f := fakeprovider.New(providers.Depal)
 		f.SetPlan("quiet", fakeprovider.Plan{Words: []string{"waitbuyerpay", "waitbuyerpay", "waitbuyerpay",
 			"waitbuyerpay", "waitbuyerpay", "waitbuyerpay", "terminated"}})
-		logs := &lockedBuffer{}
+		logs := &testkit.Buffer{}
 		w, err := app.New(app.Config{
 			Redis:                    asynq.RedisClientOpt{Addr: srv.Addr},
 			Providers:                map[string]providers.Provider{providers.Depal: f},
@@ -80,21 +79,4 @@ func TestPollRunsCompleteTheirTasks(t *testing.T) {
 			t.Errorf("asynq complained:\n%s", s)
 		}
 	})
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

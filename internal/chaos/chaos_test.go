@@ -1,34 +1,15 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"orderflow/internal/redistest"
+	"orderflow/internal/testkit"
 )
-
-// lockedBuffer is a progress sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSmallChaosRun is the small chaos run: 100 orders over 3 worker
 // processes, one SIGKILLed and replaced, one Redis restart on its AOF, the
@@ -48,7 +29,7 @@ func TestSmallChaosRun(t *testing.T) {
 		}
 		t.Skip("redis-server not installed (set REQUIRE_REDIS=1 to make this a failure)")
 	}
-	var progress lockedBuffer
+	var progress testkit.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	faults := DefaultFaults(7)
