@@ -94,9 +94,9 @@ func (c *Coalescer) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		w := &call{ctx: ctx, cmd: cmd, done: make(chan struct{})}
 		c.waiting = append(c.waiting, w)
 		c.mu.Unlock()
-		// The batch is sent whatever happens to ctx, as go-redis sends
-		// a command it has started; waiting for it keeps cmd ours alone
-		// once it answers.
+		// Once the batch is sent, it goes whatever happens to ctx, as a
+		// command go-redis has started does; waiting for it keeps cmd
+		// ours alone once it answers.
 		<-w.done
 		return cmd.Err()
 	}
@@ -118,12 +118,21 @@ func (c *Coalescer) landed() {
 	// The flight goes on as the batch, in its own goroutine: the caller
 	// whose command landed has its answer now.
 	go func() {
-		ctx := context.WithoutCancel(batch[0].ctx)
 		pipe := c.rdb.Pipeline()
+		var ctx context.Context
 		for _, w := range batch {
+			if err := w.ctx.Err(); err != nil {
+				w.cmd.SetErr(err) // as go-redis answers a command whose context ended before it was sent
+				continue
+			}
+			if ctx == nil {
+				ctx = context.WithoutCancel(w.ctx)
+			}
 			_ = pipe.Process(ctx, w.cmd)
 		}
-		_, _ = pipe.Exec(ctx) // each command holds its own error
+		if ctx != nil {
+			_, _ = pipe.Exec(ctx) // each command holds its own error
+		}
 		for _, w := range batch {
 			close(w.done)
 		}

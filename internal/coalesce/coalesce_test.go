@@ -178,3 +178,79 @@ func TestWithoutCoalescing(t *testing.T) {
 		t.Errorf("20 sets without the hook: %d round trips", rt.total())
 	}
 }
+
+// TestEndedContextIsNotSent: a command whose context ended while it waited
+// for a flight is answered with the context's error and not sent, as
+// go-redis does with a command whose context ended before it went; the
+// others of its batch go.
+func TestEndedContextIsNotSent(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, srv *redistest.Server) {
+		rdb := srv.Client(t)
+		c := New(rdb, 1)
+		rdb.AddHook(c)
+		release := make(chan struct{})
+		rdb.AddHook(holdHook{key: "hold", release: release})
+		ctx := context.Background()
+		flying := make(chan error, 1)
+		go func() { flying <- rdb.Get(ctx, "hold").Err() }()
+		cctx, cancel := context.WithCancel(ctx)
+		late := make(chan error, 1)
+		kept := make(chan error, 1)
+		waitFor(t, c, 0) // the get is in flight
+		go func() { late <- rdb.Set(cctx, "late", 1, 0).Err() }()
+		waitFor(t, c, 1)
+		go func() { kept <- rdb.Set(ctx, "kept", 1, 0).Err() }()
+		waitFor(t, c, 2)
+		cancel()
+		close(release)
+		if err := <-flying; !errors.Is(err, redis.Nil) {
+			t.Fatal(err)
+		}
+		if err := <-late; !errors.Is(err, context.Canceled) {
+			t.Errorf("set whose context ended while it waited: %v, want context.Canceled", err)
+		}
+		if err := <-kept; err != nil {
+			t.Errorf("the other set of the batch: %v", err)
+		}
+		if n, _ := rdb.Exists(ctx, "late", "kept").Result(); n != 1 {
+			t.Errorf("%d of late, kept exist; want kept only", n)
+		}
+	})
+}
+
+// waitFor waits until n commands wait for the flight in the air.
+func waitFor(t *testing.T, c *Coalescer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		w, busy := len(c.waiting), c.busy
+		c.mu.Unlock()
+		if w == n && busy == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiting (%d in flight), want %d", w, busy, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// holdHook holds a GET of key until release is closed.
+type holdHook struct {
+	key     string
+	release chan struct{}
+}
+
+func (h holdHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h holdHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h holdHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if a := cmd.Args(); cmd.Name() == "get" && len(a) == 2 && a[1] == h.key {
+			<-h.release
+		}
+		return next(ctx, cmd)
+	}
+}
