@@ -535,7 +535,8 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 	args = append(args, string(from), fromLive, now.UnixMilli(), r.OutOrderID, r.Provider, string(r.State), trim)
 	args = append(args, task.argv()...)
 	if finish {
-		args = append(args, s.cfg.Finisher.finish(ctx, now)...)
+		// asynq's counts go by the wall clock, whatever the store's.
+		args = append(args, s.cfg.Finisher.finish(ctx, time.Now())...)
 	}
 	to := StateKey(r.Provider, r.State)
 	before := to
@@ -558,7 +559,7 @@ func (s *Store) writeEvents(ctx context.Context, r *Record, prev int64, from pro
 	switch n {
 	case wroteNot, wroteQueued, wroteHeld:
 	case wroteFinished:
-		s.cfg.Finisher.finished(ctx, now)
+		s.cfg.Finisher.finished(ctx, time.Now())
 	default:
 		return wroteNot, fmt.Errorf("orders: write %s: the script answered %d", r.Key(), n)
 	}
