@@ -113,6 +113,8 @@ type Worker struct {
 	servers  map[string]*asynq.Server
 	waker    *wake.Waker
 	fin      *orders.Finisher
+	// batchRDB sends the coalesced batches (nil: no coalescing).
+	batchRDB *redis.Client
 	started  atomic.Bool
 	// stopSweeps ends the deadline sweep Start began.
 	stopSweeps context.CancelFunc
@@ -204,9 +206,18 @@ func New(cfg Config) (*Worker, error) {
 	// A poll run's write completes its task: asynq's own completion is
 	// answered here.
 	rdb.AddHook(fin)
-	rdb.AddHook(coalesce.New(rdb, coalesceFlights))
+	// Commands issued together share a round trip; the batches go on a
+	// client that tries each once (package coalesce retries a batch's
+	// failed commands one by one). A client of another kind (Cluster)
+	// sends every command alone.
+	if w.batchRDB = tryOnce(rdb); w.batchRDB != nil {
+		rdb.AddHook(coalesce.New(w.batchRDB, coalesceFlights))
+	}
 	for _, hk := range cfg.RedisHooks {
 		rdb.AddHook(hk)
+		if w.batchRDB != nil {
+			w.batchRDB.AddHook(hk)
+		}
 	}
 	if cfg.FollowCheckInterval <= 0 {
 		cfg.FollowCheckInterval = followCheckInterval
@@ -328,6 +339,18 @@ func singleAttempt(rdb redis.UniversalClient) redis.UniversalClient {
 	}
 	o := *c.Options()
 	o.MaxRetries, o.PoolSize, o.MinIdleConns = -1, 2, 0
+	return redis.NewClient(&o)
+}
+
+// tryOnce returns a client like rdb's (the same dialer and pool size) that
+// tries each command once, or nil for a client of another kind.
+func tryOnce(rdb redis.UniversalClient) *redis.Client {
+	c, ok := rdb.(*redis.Client)
+	if !ok {
+		return nil
+	}
+	o := *c.Options()
+	o.MaxRetries = -1
 	return redis.NewClient(&o)
 }
 
@@ -453,6 +476,9 @@ func (w *Worker) Shutdown() {
 	_ = w.insp.Close()
 	if w.probeRDB != w.rdb {
 		_ = w.probeRDB.Close()
+	}
+	if w.batchRDB != nil {
+		_ = w.batchRDB.Close()
 	}
 	_ = w.rdb.Close()
 }

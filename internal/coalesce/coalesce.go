@@ -11,6 +11,9 @@ package coalesce
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -21,7 +24,7 @@ import (
 // are coalesced (Coalescable); others go on their own. Safe for concurrent
 // use.
 type Coalescer struct {
-	rdb     redis.UniversalClient
+	send    redis.UniversalClient // sends the batches, trying each once
 	flights int
 
 	mu      sync.Mutex
@@ -40,14 +43,22 @@ type BatchStats struct {
 type call struct {
 	ctx  context.Context
 	cmd  redis.Cmder
+	sent bool // in a batch on its way (under Coalescer.mu)
 	done chan struct{}
 }
 
 // New returns a Coalescer letting flights commands or batches be in flight
 // at once (at least 1): a command issued while fewer are flying goes at
-// once; else it waits for the next batch.
-func New(rdb redis.UniversalClient, flights int) *Coalescer {
-	return &Coalescer{rdb: rdb, flights: max(flights, 1)}
+// once; else it waits for the next batch. send sends the batches: a client
+// like the one the hook is on (the same server and hooks after this one)
+// that tries each command once (MaxRetries -1). A command of a batch that
+// failed on the connection or with an error Redis answers "try again"
+// (READONLY during a failover, LOADING...) is then sent again alone, with
+// its caller's context, through the hook's own client and its retries;
+// one that had its answer is never sent twice, as it would be if go-redis
+// retried the whole pipeline.
+func New(send redis.UniversalClient, flights int) *Coalescer {
+	return &Coalescer{send: send, flights: max(flights, 1)}
 }
 
 // Stats returns the counts so far.
@@ -94,12 +105,47 @@ func (c *Coalescer) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		w := &call{ctx: ctx, cmd: cmd, done: make(chan struct{})}
 		c.waiting = append(c.waiting, w)
 		c.mu.Unlock()
-		// Once the batch is sent, it goes whatever happens to ctx, as a
-		// command go-redis has started does; waiting for it keeps cmd
-		// ours alone once it answers.
-		<-w.done
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			c.mu.Lock()
+			if !w.sent { // still waiting: it goes nowhere
+				c.waiting = slices.DeleteFunc(c.waiting, func(o *call) bool { return o == w })
+				c.mu.Unlock()
+				cmd.SetErr(ctx.Err())
+				return ctx.Err()
+			}
+			c.mu.Unlock()
+			// On its way, tried once: its answer comes within the
+			// connection's timeouts, and cmd is ours alone only then.
+			<-w.done
+		}
+		if err := cmd.Err(); again(err) && ctx.Err() == nil {
+			cmd.SetErr(nil)
+			return next(ctx, cmd)
+		}
 		return cmd.Err()
 	}
+}
+
+// again reports whether a batched command's error calls for sending it
+// again alone: it failed on the connection (its answer never came), or
+// Redis answered it could not run it now. An answer of the command's own
+// (a value, nil, a script's error) is final.
+func again(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return false
+	}
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	}
+	for _, p := range []string{"READONLY", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS", "ERR max number of clients"} {
+		if strings.HasPrefix(re.Error(), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // landed ends a flight: what waited meanwhile goes as one batch.
@@ -112,13 +158,16 @@ func (c *Coalescer) landed() {
 		c.mu.Unlock()
 		return
 	}
+	for _, w := range batch {
+		w.sent = true
+	}
 	c.batches.Batches++
 	c.batches.Batched += int64(len(batch))
 	c.mu.Unlock()
 	// The flight goes on as the batch, in its own goroutine: the caller
 	// whose command landed has its answer now.
 	go func() {
-		pipe := c.rdb.Pipeline()
+		pipe := c.send.Pipeline()
 		var ctx context.Context
 		for _, w := range batch {
 			if err := w.ctx.Err(); err != nil {

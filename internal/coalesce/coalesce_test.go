@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,9 +180,9 @@ func TestWithoutCoalescing(t *testing.T) {
 	}
 }
 
-// TestEndedContextIsNotSent: a command whose context ended while it waited
-// for a flight is answered with the context's error and not sent, as
-// go-redis does with a command whose context ended before it went; the
+// TestEndedContextIsNotSent: a command whose context ends while it waits
+// for a flight is answered with the context's error at once and not sent,
+// as go-redis does with a command whose context ended before it went; the
 // others of its batch go.
 func TestEndedContextIsNotSent(t *testing.T) {
 	redistest.ForEach(t, func(t *testing.T, srv *redistest.Server) {
@@ -202,12 +203,19 @@ func TestEndedContextIsNotSent(t *testing.T) {
 		go func() { kept <- rdb.Set(ctx, "kept", 1, 0).Err() }()
 		waitFor(t, c, 2)
 		cancel()
+		// It does not wait for the flight any longer.
+		select {
+		case err := <-late:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("set whose context ended while it waited: %v, want context.Canceled", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("a command whose context ended still waits for the flight")
+		}
+		waitFor(t, c, 1)
 		close(release)
 		if err := <-flying; !errors.Is(err, redis.Nil) {
 			t.Fatal(err)
-		}
-		if err := <-late; !errors.Is(err, context.Canceled) {
-			t.Errorf("set whose context ended while it waited: %v, want context.Canceled", err)
 		}
 		if err := <-kept; err != nil {
 			t.Errorf("the other set of the batch: %v", err)
@@ -252,5 +260,79 @@ func (h holdHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			<-h.release
 		}
 		return next(ctx, cmd)
+	}
+}
+
+// TestBatchFailuresAreRetriedAlone: when a batch's command fails on the
+// connection or is refused for now (READONLY during a failover), that
+// command alone is sent again, through the client's own retries; the
+// commands of the batch that had their answer are not sent twice (as they
+// would be if go-redis retried the whole pipeline). A command's own error
+// is final.
+func TestBatchFailuresAreRetriedAlone(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, srv *redistest.Server) {
+		rdb := srv.Client(t)
+		send := srv.Client(t)
+		send.AddHook(failLater{})
+		c := New(send, 1)
+		rdb.AddHook(c)
+		release := make(chan struct{})
+		rdb.AddHook(holdHook{key: "hold", release: release})
+		ctx := context.Background()
+		flying := make(chan error, 1)
+		go func() { flying <- rdb.Get(ctx, "hold").Err() }()
+		waitFor(t, c, 0)
+		type res struct {
+			v   int64
+			err error
+		}
+		out := make([]chan res, 4)
+		keys := []string{"first", "eof", "readonly", "own"}
+		for i, k := range keys {
+			out[i] = make(chan res, 1)
+			go func() { v, err := rdb.Incr(ctx, k).Result(); out[i] <- res{v, err} }()
+			waitFor(t, c, i+1)
+		}
+		close(release)
+		if err := <-flying; !errors.Is(err, redis.Nil) {
+			t.Fatal(err)
+		}
+		for i, k := range keys {
+			r := <-out[i]
+			switch {
+			case k == "own" && (r.err == nil || r.err.Error() != "ERR own answer"):
+				t.Errorf("incr %s: %d, %v; want its own error, final", k, r.v, r.err)
+			case k != "own" && (r.err != nil || r.v != 1):
+				t.Errorf("incr %s: %d, %v; want 1", k, r.v, r.err)
+			}
+			n, _ := rdb.Get(ctx, k).Int()
+			if want := map[bool]int{true: 0, false: 1}[k == "own"]; n != want {
+				t.Errorf("%s is %d on the server, want %d (run once)", k, n, want)
+			}
+		}
+	})
+}
+
+// failLater runs a pipeline's first command only, and answers the others
+// as a connection that dropped, a replica, and a command's own error.
+type failLater struct{}
+
+type replyErr string
+
+func (e replyErr) Error() string { return string(e) }
+func (replyErr) RedisError()     {}
+
+func (failLater) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (failLater) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (failLater) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) < 4 || cmds[0].Name() != "incr" {
+			return next(ctx, cmds)
+		}
+		err := next(ctx, cmds[:1])
+		cmds[1].SetErr(io.ErrUnexpectedEOF)
+		cmds[2].SetErr(replyErr("READONLY You can't write against a read only replica."))
+		cmds[3].SetErr(replyErr("ERR own answer"))
+		return err
 	}
 }

@@ -223,7 +223,8 @@ if ARGV[t] ~= nil and ARGV[t] ~= '' then
 end
 local f = t + 9
 if res ~= 1 or ARGV[f] == nil or ARGV[f] == '' then return res end
-if not redis.call('ZSCORE', ARGV[f+1], ARGV[f]) or redis.call('LREM', ARGV[f+2], 0, ARGV[f]) == 0 then
+if not redis.call('ZSCORE', ARGV[f+1], ARGV[f]) or redis.call('EXISTS', ARGV[f+3]) == 0 or
+    redis.call('LREM', ARGV[f+2], 0, ARGV[f]) == 0 then
   return res
 end
 redis.call('ZREM', ARGV[f+1], ARGV[f])
@@ -400,7 +401,9 @@ func (s *Store) UpdateFrom(ctx context.Context, k Key, cur *Record, fn func(r *R
 // task running in ctx: its handler returns nil once it is made), the
 // write completes that task too, given a Config.Finisher that knows how;
 // it does not when the task it enqueues is held (the caller enqueues it
-// after the write).
+// after the write). Only for tasks without retention or unique key (asynq
+// keeps those otherwise, and does not tell a handler): the pipeline's
+// polls.
 func (s *Store) UpdateThen(ctx context.Context, k Key, cur *Record, fn func(r *Record) error, then func(r *Record) (next *Task, last bool)) (_ *Record, queued bool, _ error) {
 	for try := 0; try < 50; try++ {
 		var r *Record
