@@ -187,13 +187,8 @@ func TestWithoutCoalescing(t *testing.T) {
 func TestEndedContextIsNotSent(t *testing.T) {
 	redistest.ForEach(t, func(t *testing.T, srv *redistest.Server) {
 		rdb := srv.Client(t)
-		c := New(rdb, 1)
-		rdb.AddHook(c)
-		release := make(chan struct{})
-		rdb.AddHook(holdHook{key: "hold", release: release})
+		c, release, flying := heldFlight(t, rdb, rdb)
 		ctx := context.Background()
-		flying := make(chan error, 1)
-		go func() { flying <- rdb.Get(ctx, "hold").Err() }()
 		cctx, cancel := context.WithCancel(ctx)
 		late := make(chan error, 1)
 		kept := make(chan error, 1)
@@ -224,6 +219,19 @@ func TestEndedContextIsNotSent(t *testing.T) {
 			t.Errorf("%d of late, kept exist; want kept only", n)
 		}
 	})
+}
+
+// heldFlight puts a Coalescer on rdb (its batches sent on send) and a GET
+// in flight on it, held until release is closed; flying answers the GET.
+func heldFlight(t *testing.T, rdb, send *redis.Client) (c *Coalescer, release chan struct{}, flying chan error) {
+	t.Helper()
+	c = New(send, 1)
+	rdb.AddHook(c)
+	release = make(chan struct{})
+	rdb.AddHook(holdHook{key: "hold", release: release})
+	flying = make(chan error, 1)
+	go func() { flying <- rdb.Get(context.Background(), "hold").Err() }()
+	return c, release, flying
 }
 
 // waitFor waits until n commands wait for the flight in the air.
@@ -274,13 +282,8 @@ func TestBatchFailuresAreRetriedAlone(t *testing.T) {
 		rdb := srv.Client(t)
 		send := srv.Client(t)
 		send.AddHook(failLater{})
-		c := New(send, 1)
-		rdb.AddHook(c)
-		release := make(chan struct{})
-		rdb.AddHook(holdHook{key: "hold", release: release})
+		c, release, flying := heldFlight(t, rdb, send)
 		ctx := context.Background()
-		flying := make(chan error, 1)
-		go func() { flying <- rdb.Get(ctx, "hold").Err() }()
 		waitFor(t, c, 0)
 		type res struct {
 			v   int64
