@@ -262,7 +262,11 @@ func TestCreateLandingAfterExpiryIsCancelled(t *testing.T) {
 	var createErr error
 	wg.Add(1)
 	go func() { defer wg.Done(); createErr = b.run(t, newCreateTask(k)) }()
-	for b.get(t, k).CreateAttempts == 0 {
+	// Wait for the provider to have made the order: its answer is then
+	// held for SlowDelay. (The record's create attempt is counted just
+	// before the request leaves, so lifting the fault on it could let the
+	// create through fast.)
+	for len(b.simStatus(k)) == 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	b.sim.SetFaults(sim.Faults{SearchLag: time.Minute}) // the create in flight stays slow
