@@ -172,6 +172,16 @@ func (e *UnknownOutcomeError) Error() string {
 }
 func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
 
+// SharedError is one failure handed to several callers: a single-flight
+// fetch (Depal's token) gives its error to every call that waited for it.
+// It reads as the error it wraps, whose class it keeps; a circuit breaker
+// counts it once, because one request to the provider failed, not one per
+// caller.
+type SharedError struct{ Err error }
+
+func (e *SharedError) Error() string { return e.Err.Error() }
+func (e *SharedError) Unwrap() error { return e.Err }
+
 // ClassOf tells which class err belongs to. Errors of no known class (a
 // context cancelled, a bug) are transient.
 func ClassOf(err error) Class {

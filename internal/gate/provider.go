@@ -32,7 +32,8 @@ type Provider struct {
 	sleep func(ctx context.Context, d time.Duration) error
 
 	mu       sync.Mutex
-	openedAt time.Time // when the breaker last opened
+	openedAt time.Time              // when the breaker last opened
+	counted  *providers.SharedError // the last shared failure counted
 }
 
 var _ providers.Provider = (*Provider)(nil)
@@ -151,6 +152,9 @@ func call[T any](g *Provider, ctx context.Context, op string, fn func(context.Co
 		start := g.now()
 		out, callErr = fn(ctx)
 		class, v := classify(ctx, callErr)
+		if v == failure && g.countedBefore(callErr) {
+			v = excluded
+		}
 		g.obs.Request(g.name, op, class, g.now().Sub(start))
 		if callErr == nil {
 			return struct{}{}, nil
@@ -183,6 +187,24 @@ func call[T any](g *Provider, ctx context.Context, op string, fn func(context.Co
 		return out, &th
 	}
 	return out, callErr
+}
+
+// countedBefore reports whether err is a shared failure (one fetch whose
+// error several calls got) that the breaker already counted for another
+// call. One slow token fetch waited on by five calls is one failure of the
+// provider, not the five in a row that open the breaker for every call.
+func (g *Provider) countedBefore(err error) bool {
+	var sh *providers.SharedError
+	if !errors.As(err, &sh) {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.counted == sh {
+		return true
+	}
+	g.counted = sh
+	return false
 }
 
 // admit takes the call's place in the rate limit, sleeping waits up to

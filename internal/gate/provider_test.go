@@ -241,6 +241,36 @@ func TestWhichClassesTripTheBreaker(t *testing.T) {
 	}
 }
 
+// One failure handed to several calls (a single-flight token fetch) is one
+// failure of the provider: it must not open the breaker by itself, however
+// many calls waited for it. Distinct shared failures still count each.
+func TestSharedFailureCountsOnce(t *testing.T) {
+	const trip = 3
+	b := setup(t, Config{Breaker: BreakerSettings{ConsecutiveFailures: trip, OpenTimeout: time.Hour}})
+	ctx := context.Background()
+	one := &providers.SharedError{Err: &providers.TransientError{Op: "token", Err: errors.New("timeout")}}
+	b.prov.setErr(errOf(fmt.Errorf("details: %w", one)))
+	for i := 0; i < 2*trip; i++ {
+		err := mustErr(b.gate.Details(ctx, "o1"))
+		if _, deferred := providers.AsDeferral(err); deferred || !errors.Is(err, one) {
+			t.Fatalf("call %d: %v, want the shared failure itself", i, err)
+		}
+	}
+	if got := b.gate.BreakerState(); got != StateClosed {
+		t.Fatalf("after %d calls sharing one failure: breaker %s, want closed", 2*trip, got)
+	}
+	if got := b.obs.snapshot().requests; len(got) != 2*trip || got[0] != "details transient" {
+		t.Fatalf("observed %v, want every call as transient", got)
+	}
+	for i := 1; i < trip; i++ { // with the first, trip distinct failures in a row
+		b.prov.setErr(errOf(&providers.SharedError{Err: &providers.TransientError{Op: "token", Err: errors.New("timeout")}}))
+		_, _ = b.gate.Details(ctx, "o1")
+	}
+	if got := b.gate.BreakerState(); got != StateOpen {
+		t.Fatalf("after %d distinct shared failures in a row: breaker %s, want open", trip, got)
+	}
+}
+
 func TestOpenBreakerDefersWithoutCalling(t *testing.T) {
 	const timeout = time.Hour
 	lim := &fakeLimiter{}

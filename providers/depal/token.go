@@ -60,6 +60,9 @@ func (t *tokenCache) get(ctx context.Context) (tok string, fetched bool, err err
 			t.mu.Lock()
 			if err == nil {
 				t.token, t.expires = tok, exp
+			} else {
+				// Every waiter gets this one failure: a breaker counts it once.
+				err = &providers.SharedError{Err: err}
 			}
 			call.tok, call.err = tok, err
 			t.flight = nil
