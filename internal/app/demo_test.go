@@ -27,6 +27,11 @@ import (
 // waits are schedule, not failures, and an ended order leaves no task, so
 // nothing may be in Retry or Archived and nothing scheduled or pending.
 func TestEmbeddedDemoLeavesNoTasks(t *testing.T) {
+	// Alongside the other long waits of this package (its own embedded
+	// Redis and simulator on free ports): it mostly waits for the demo's
+	// timeline.
+	t.Parallel()
+
 	s, err := app.FromEnv(func(k string) string {
 		return map[string]string{"ADMIN_ADDR": "127.0.0.1:0", "EMBEDDED_REDIS_ADDR": "127.0.0.1:0"}[k]
 	})

@@ -169,6 +169,10 @@ func TestPushFloodOverManyOrdersIsBounded(t *testing.T) {
 // recorded keep theirs, the rest are "unavailable", and the status says
 // which case it is (207 some recorded, 503 none).
 func TestSubmitAnswersPerOrderWhenRedisFails(t *testing.T) {
+	// Alongside the other long waits of this package (its own miniredis):
+	// it mostly waits out the client's retries.
+	t.Parallel()
+
 	srv := redistest.Mini(t)
 	b := setup(t, srv)
 	ts := httptest.NewServer(app.AdminHandler(app.AdminConfig{Worker: b.w, Redis: asynq.RedisClientOpt{Addr: srv.Addr}}))
