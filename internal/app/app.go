@@ -337,7 +337,7 @@ func singleAttempt(rdb redis.UniversalClient) redis.UniversalClient {
 	if !ok {
 		return rdb
 	}
-	o := *c.Options()
+	o := twinOptions(c)
 	o.MaxRetries, o.PoolSize, o.MinIdleConns = -1, 2, 0
 	return redis.NewClient(&o)
 }
@@ -349,9 +349,24 @@ func tryOnce(rdb redis.UniversalClient) *redis.Client {
 	if !ok {
 		return nil
 	}
-	o := *c.Options()
+	o := twinOptions(c)
 	o.MaxRetries = -1
 	return redis.NewClient(&o)
+}
+
+// twinOptions are c's options for another client of the same server. The
+// copy gets its own push-notification processor: go-redis keeps the first
+// client's in its options, and a second client registering its handlers on
+// it fails ("failed to initialize maintnotifications" on standard error at
+// every start; a panic where those notifications are required).
+func twinOptions(c *redis.Client) redis.Options {
+	o := *c.Options()
+	o.PushNotificationProcessor = nil
+	if m := o.MaintNotificationsConfig; m != nil {
+		cp := *m
+		o.MaintNotificationsConfig = &cp
+	}
+	return o
 }
 
 // ProviderNames lists the providers served, sorted.
