@@ -27,7 +27,7 @@ func TestPollRunsCompleteTheirTasks(t *testing.T) {
 		f := fakeprovider.New(providers.Depal)
 		f.SetPlan("quiet", fakeprovider.Plan{Words: []string{"waitbuyerpay", "waitbuyerpay", "waitbuyerpay",
 			"waitbuyerpay", "waitbuyerpay", "waitbuyerpay", "terminated"}})
-		logs := &testkit.Buffer{}
+		logs := &testkit.SyncBuffer{}
 		w, err := app.New(app.Config{
 			Redis:                    asynq.RedisClientOpt{Addr: srv.Addr},
 			Providers:                map[string]providers.Provider{providers.Depal: f},

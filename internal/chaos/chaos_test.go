@@ -29,7 +29,7 @@ func TestSmallChaosRun(t *testing.T) {
 		}
 		t.Skip("redis-server not installed (set REQUIRE_REDIS=1 to make this a failure)")
 	}
-	var progress testkit.Buffer
+	var progress testkit.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	faults := DefaultFaults(7)
